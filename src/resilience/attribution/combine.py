@@ -1,0 +1,95 @@
+"""`combine`: the pure decision from node digests to a verdict.
+
+Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
+1. Drop stale candidates: lines followed by >= 2 progress advances in their stream (training
+   went on, so they did not end this cycle).
+2. If any initiating candidate exists, the root is the best by (tier, timeout?, time): tier 0
+   is environment evidence (GPU Xid, host, scheduler) that explains later software errors; tier
+   1 definite software faults; tier 2 weak signatures (store errors, unclassified exceptions).
+   Inside one stream the earliest line wins; across streams the earliest timestamp.
+3. Otherwise the root is the earliest cascade (network before timeouts), and the verdict says
+   that nothing initiating was seen (all timeouts -> `hang`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .digest import Candidate, NodeDigest
+from .explain import Root, build_verdict, no_root_verdict
+from .policy import Policy
+from .registry import Role
+from .verdict import Verdict
+
+__all__ = ["DEFAULT_POLICY", "combine"]
+
+DEFAULT_POLICY = Policy()
+_STALE_AFTER = 2
+
+
+def _resolve(c: Candidate, d: NodeDigest, node_of_rank: Mapping[int, str]) -> Candidate:
+    node = c.node or (node_of_rank.get(c.rank) if c.rank is not None else None) or d.node
+    if node is None and c.rank is not None:
+        node = next((e.host for e in d.elastic_roots if e.rank == c.rank and e.host), None)
+    return c if node == c.node else c.model_copy(update={"node": node})
+
+
+def live_candidates(
+    digests: Sequence[NodeDigest], node_of_rank: Mapping[int, str]
+) -> list[tuple[int, Candidate]]:
+    """(digest index, candidate) for every non-stale candidate, nodes resolved."""
+    out = []
+    for i, d in enumerate(digests):
+        for c in d.candidates:
+            if d.progress_seq - c.progress_seq < _STALE_AFTER:
+                out.append((i, _resolve(c, d, node_of_rank)))
+    return out
+
+
+def _best_per_stream(
+    pool: list[tuple[int, Candidate]], cascade: bool
+) -> list[tuple[int, Candidate]]:
+    def key(item: tuple[int, Candidate]) -> tuple[int, bool, int]:
+        c = item[1]
+        return (int(c.tier == 2), False, c.line) if cascade else (c.tier, c.timeout, c.line)
+
+    best: dict[int, tuple[int, Candidate]] = {}
+    for item in pool:
+        if item[0] not in best or key(item) < key(best[item[0]]):
+            best[item[0]] = item
+    return list(best.values())
+
+
+def pick_root(pool: list[tuple[int, Candidate]]) -> tuple[int, Candidate] | None:
+    """The root candidate among live candidates (see module docstring)."""
+    initiating = [it for it in pool if it[1].role is Role.INITIATING]
+    cascade = not initiating
+    heads = _best_per_stream(initiating or [it for it in pool if it[1].role is Role.CASCADE],
+                             cascade)
+    if not heads:
+        return None
+    all_timed = all(c.timestamp is not None for _, c in heads)
+
+    def key(item: tuple[int, Candidate]) -> tuple[float, ...]:
+        i, c = item
+        when = (c.timestamp or 0.0) if all_timed else 0.0
+        if cascade:
+            return (float(c.tier == 2), when, float(i), float(c.line))
+        return (float(c.tier), float(c.timeout), when, float(i), float(c.line))
+
+    return min(heads, key=key)
+
+
+def combine(
+    digests: Sequence[NodeDigest],
+    cycle_id: int,
+    policy: Policy = DEFAULT_POLICY,
+    node_of_rank: Mapping[int, str] | None = None,
+) -> Verdict:
+    """The verdict for cycle `cycle_id` from every node's digest. Pure and fast."""
+    mapping = node_of_rank or {}
+    pool = live_candidates(digests, mapping)
+    picked = pick_root(pool)
+    if picked is None:
+        return no_root_verdict(digests, cycle_id, policy)
+    return build_verdict(Root(picked[0], picked[1]), pool, digests, cycle_id, policy)

@@ -1,0 +1,106 @@
+"""Mutable per-cycle accumulator behind `Analyzer`; frozen into a `NodeDigest` on demand."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .digest import Candidate, ElasticRoot, NodeDigest
+from .lines import LineInfo, find_timestamp, parse_line
+from .markers import parse_progress
+from .registry import Role, match_content
+
+__all__ = ["CycleState"]
+
+_FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
+_INT = re.compile(r"-?\d{1,9}")
+_MAX_TEXT = 4096
+
+
+@dataclass
+class CycleState:
+    """What one stream said so far about one cycle."""
+
+    cycle_id: int
+    first_line: int
+    rank: int | None
+    node: str | None
+    max_candidates: int
+    truncated: bool = False
+    from_marker: bool = False
+    candidates: dict[Role, list[Candidate]] = field(default_factory=dict)
+    seen: set[tuple[int | None, str]] = field(default_factory=set)
+    elastic: list[ElasticRoot] = field(default_factory=list)
+    dropped: int = 0
+    last_step: int | None = None
+    last_progress_line: int | None = None
+    checkpoint_line: int | None = None
+    progress_seq: int = 0
+
+    def has_content(self) -> bool:
+        return bool(self.candidates or self.elastic or self.progress_seq)
+
+    def add_line(self, info: LineInfo, raw: str, lineno: int, ts: float | None) -> None:
+        """Record a prefiltered line: a candidate if a pattern matches, else maybe progress."""
+        pattern = None if info.level in ("I", "W") else match_content(info.content)
+        if pattern is None:
+            self._progress(info.content, lineno)
+            return
+        rank = info.rank if info.rank is not None else self.rank
+        key = (rank, pattern.id)
+        bucket = self.candidates.setdefault(pattern.role, [])
+        if key in self.seen:
+            return
+        if len(bucket) >= self.max_candidates:
+            self.dropped += 1
+            return
+        self.seen.add(key)
+        bucket.append(Candidate(
+            rank=rank, node=info.host or self.node, line=lineno,
+            text=raw.rstrip("\r\n")[:_MAX_TEXT], timestamp=ts, pattern=pattern.id,
+            category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
+            timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
+            progress_seq=self.progress_seq,
+        ))
+
+    def _progress(self, content: str, lineno: int) -> None:
+        step, ckpt = parse_progress(content)
+        if step is not None and (self.last_step is None or step > self.last_step):
+            self.last_step, self.last_progress_line = step, lineno
+            self.progress_seq += 1
+        if ckpt:
+            self.checkpoint_line = lineno
+            self.progress_seq += 1
+
+    def add_elastic_root(self, lineno: int, following: list[str], header: str) -> None:
+        """Parse the fields after torchelastic's `Root Cause (first observed failure):`."""
+        fields: dict[str, str] = {}
+        for line in following:
+            content = parse_line(line[:1024]).content.strip()
+            if content.startswith(("====", "----")) and fields:
+                break
+            m = _FIELD.match(content)
+            if m:
+                fields[m.group(1)] = m.group(2).strip()
+        if not fields or len(self.elastic) >= 4:
+            return
+        rank_m = _INT.search(fields.get("rank", ""))
+        code_m = _INT.search(fields.get("exitcode", ""))
+        error_file = fields.get("error_file")
+        self.elastic.append(ElasticRoot(
+            line=lineno, rank=int(rank_m.group()) if rank_m else None,
+            host=fields.get("host") or None, exitcode=int(code_m.group()) if code_m else None,
+            timestamp=find_timestamp(fields.get("time", "")),
+            error_file=None if not error_file or error_file == "<N/A>" else error_file,
+            text=header.rstrip("\r\n")[:_MAX_TEXT],
+        ))
+
+    def to_digest(self, last_line: int) -> NodeDigest:
+        cands = [c for role in Role for c in self.candidates.get(role, ())]
+        return NodeDigest(
+            cycle_id=self.cycle_id, node=self.node, rank=self.rank, first_line=self.first_line,
+            lines=max(0, last_line - self.first_line + 1), candidates=tuple(cands),
+            elastic_roots=tuple(self.elastic), last_step=self.last_step,
+            last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
+            progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
+        )

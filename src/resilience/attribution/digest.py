@@ -1,0 +1,81 @@
+"""The node digest (`resilience.digest/1`): what one node's streams said about one cycle.
+
+Small, bounded (at most `max_candidates` per role), JSON-serialisable; the agent writes it into
+`cycle/<c>/failure/<node>` and the leader's `combine()` turns all digests into a verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .registry import Role
+from .verdict import Category
+
+__all__ = ["DIGEST_SCHEMA", "Candidate", "ElasticRoot", "NodeDigest"]
+
+DIGEST_SCHEMA: Final = "resilience.digest/1"
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Candidate(BaseModel):
+    """One line that matched a registry pattern (verbatim text, capped at 4 KiB)."""
+
+    model_config = _FROZEN
+
+    rank: int | None = None
+    node: str | None = None
+    line: int
+    text: str
+    timestamp: float | None = None
+    pattern: str
+    category: Category
+    role: Role
+    kind: str = ""
+    tier: int = 1
+    timeout: bool = False
+    confidence: float = 0.5
+    all_ranks: bool = False
+    progress_seq: int = 0  # number of progress advances seen before this line
+
+
+class ElasticRoot(BaseModel):
+    """torchelastic's `Root Cause (first observed failure)` block."""
+
+    model_config = _FROZEN
+
+    line: int
+    rank: int | None = None
+    host: str | None = None
+    exitcode: int | None = None
+    timestamp: float | None = None
+    error_file: str | None = None
+    text: str = ""
+
+
+class NodeDigest(BaseModel):
+    """Digest of one node's (or one file's) output for one cycle."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    schema_: Annotated[Literal["resilience.digest/1"], Field(alias="schema")] = DIGEST_SCHEMA
+    cycle_id: int | None = None
+    node: str | None = None
+    rank: int | None = None
+    first_line: int = 1
+    lines: int = 0
+    candidates: tuple[Candidate, ...] = ()
+    elastic_roots: tuple[ElasticRoot, ...] = ()
+    last_step: int | None = None
+    last_progress_line: int | None = None
+    checkpoint_line: int | None = None
+    progress_seq: int = 0  # progress advances seen in this cycle
+    dropped: int = 0  # candidates not kept because a role was full
+    truncated: bool = False  # the input was a tail window of a bigger file
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)

@@ -1,0 +1,135 @@
+"""From a chosen root to a verdict: category refinement, culprits, evidence, reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from .digest import Candidate, NodeDigest
+from .fingerprint import exception_type, fingerprint
+from .lines import parse_line
+from .policy import Policy
+from .registry import Role
+from .verdict import Category, Evidence, Verdict
+
+__all__ = ["Root", "build_verdict", "no_root_verdict"]
+
+_MAX_EVIDENCE = 5
+
+
+class Root(NamedTuple):
+    stream: int
+    cand: Candidate
+
+
+def _ev(c: Candidate) -> Evidence:
+    return Evidence(rank=c.rank, line=c.line, text=c.text)
+
+
+def _failing_ranks(pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest]) -> set[int]:
+    ranks = {c.rank for _, c in pool if c.rank is not None and c.role is not Role.NOISE}
+    ranks |= {e.rank for d in digests for e in d.elastic_roots if e.rank is not None}
+    return ranks
+
+
+def _refine(root: Candidate, same: list[Candidate], failing: set[int],
+            digests: Sequence[NodeDigest], cycle_id: int) -> tuple[Category, str, str]:
+    """(category, kind, note) after the rules that need more than the root line."""
+    if root.all_ranks:
+        ranks = {c.rank for c in same if c.rank is not None}
+        if len(failing) > 1 and not failing <= ranks:
+            return (Category.UNKNOWN, "", f"{root.pattern} on rank(s) {sorted(ranks)} only, not "
+                    "reproduced on every failing rank, so not proven to be the code's")
+    if root.category is Category.NUMERICAL and cycle_id > 0 and any(
+        d.checkpoint_line is not None for d in digests
+    ):
+        return (root.category, "after_checkpoint",
+                "a checkpoint was saved since the previous failure")
+    if root.role is Role.CASCADE and root.timeout:
+        return Category.HANG, "", "only timeouts, no initiating error on any rank"
+    if root.role is Role.CASCADE:
+        return root.category, root.kind, "no initiating error; earliest consequence shown"
+    return root.category, root.kind, ""
+
+
+def _culprits(root: Candidate, same: list[Candidate], failing: set[int], category: Category,
+              digests: Sequence[NodeDigest]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if category is Category.HANG:
+        return (), ()
+    ranks = sorted({c.rank for c in same if c.rank is not None})
+    if root.role is Role.CASCADE and len(ranks) > 1 and failing <= set(ranks):
+        return (), ()  # every rank reports the same consequence: nobody in particular
+    nodes = {c.node for c in same if c.node}
+    if not ranks:
+        for e in (e for d in digests for e in d.elastic_roots):
+            if e.rank is not None and (not nodes or e.host in nodes):
+                ranks = [e.rank]
+                nodes |= {e.host} if e.host else set()
+                break
+    return tuple(ranks), tuple(sorted(nodes))
+
+
+def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
+    who = ("rank " + ",".join(map(str, ranks[:8])) + ("..." if len(ranks) > 8 else "")
+           if ranks else "")
+    if nodes:
+        where = ",".join(nodes[:4]) + ("..." if len(nodes) > 4 else "")
+        who = f"{who} ({where})" if who else f"node {where}"
+    return who or "the job"
+
+
+def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
+                  digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
+    r = root.cand
+    same = [c for _, c in pool if c.pattern == r.pattern]
+    failing = _failing_ranks(pool, digests)
+    category, kind, note = _refine(r, same, failing, digests, cycle_id)
+    action = policy.action_for(category, kind)
+    ranks, nodes = _culprits(r, same, failing, category, digests)
+    others = [c for _, c in pool if c is not r and c.text != r.text]
+    evidence = [_ev(r)]
+    evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]
+    consequences = [c for c in others if c.role is Role.CASCADE and c.pattern != r.pattern]
+    evidence += [_ev(c) for c in consequences[:1]]
+    evidence += [_ev(c) for c in others if _ev(c) not in evidence][: _MAX_EVIDENCE - len(evidence)]
+    exc = exception_type(parse_line(r.text).content)
+    what = f"{category.value}" + (f" ({exc})" if exc else f" ({r.pattern})")
+    reason = f"{_who(ranks, nodes)} hit {what} at line {r.line}"
+    if note:
+        reason += f"; {note}"
+    csq_ranks = {c.rank for c in consequences if c.rank is not None} - set(ranks)
+    if csq_ranks and r.role is Role.INITIATING:
+        kinds = sorted({c.pattern for c in consequences})
+        reason += (f"; {len(csq_ranks)} other rank(s) only show consequences "
+                   f"({', '.join(kinds[:3])})")
+    reason += f"; policy {policy.key_for(category, kind)} -> {action.value}"
+    return Verdict(
+        cycle_id=cycle_id, action=action, category=category,
+        confidence=r.confidence if category is r.category else 0.4,
+        culprit_ranks=ranks, culprit_nodes=nodes, evidence=tuple(evidence[:_MAX_EVIDENCE]),
+        reason=reason, fingerprint=fingerprint(category.value, r.text, r.pattern),
+    )
+
+
+def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
+    """Nothing matched: `unknown`, with torchelastic's first failure as culprit if known."""
+    roots = [e for d in digests for e in d.elastic_roots]
+    action = policy.action_for(Category.UNKNOWN)
+    lines = sum(d.lines for d in digests)
+    if not roots:
+        return Verdict(
+            cycle_id=cycle_id, action=action, category=Category.UNKNOWN, confidence=0.2,
+            reason=f"no failure signature in {lines} line(s); policy unknown -> {action.value}",
+            fingerprint="unknown:none:",
+        )
+    e = min(roots, key=lambda e: e.timestamp if e.timestamp is not None else float("inf"))
+    ranks = (e.rank,) if e.rank is not None else ()
+    nodes = (e.host,) if e.host else ()
+    return Verdict(
+        cycle_id=cycle_id, action=action, category=Category.UNKNOWN, confidence=0.3,
+        culprit_ranks=ranks, culprit_nodes=nodes,
+        evidence=(Evidence(rank=e.rank, line=e.line, text=e.text),),
+        reason=(f"no failure signature; torchelastic names {_who(ranks, nodes)} (exitcode "
+                f"{e.exitcode}) as the first failure; policy unknown -> {action.value}"),
+        fingerprint=f"unknown:exitcode:{e.exitcode}",
+    )

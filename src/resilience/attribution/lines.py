@@ -1,0 +1,133 @@
+"""Reading one log line: rank / host / timestamp prefixes, and the content behind them.
+
+Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[rank3]:`,
+`[default3]:`), mpirun tags (`[1,3]<stderr>:`), `[RANK 3]`, glog headers
+(`[E1023 10:11:12.1 f.cpp:1]`, `E1023 10:11:12.1 123 f.py:1]`), bracketed or bare ISO
+timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
+pdsh `host: `.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+__all__ = ["LineInfo", "find_timestamp", "parse_line"]
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_ISO = r"(\d{4})-(\d\d)-(\d\d)[T _](\d\d):(\d\d):(\d\d(?:[.,]\d{1,9})?)"
+
+# Each prefix regex is anchored at the start and bounded; groups are read by name.
+_PREFIXES = tuple(re.compile(rx) for rx in (
+    r"^\s{0,4}(?P<task>\d{1,6}): ",
+    r"^\[(?:[A-Za-z_]{1,24}?)(?P<rank>\d{1,6})\]:",
+    r"^\[\d{1,9},(?P<rank>\d{1,6})\]<std(?:out|err)>:",
+    r"^\[[Rr](?:ANK|ank) ?(?P<rank>\d{1,6})\]:? ?",
+    r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
+    r"[^\]\n]{0,160}\] ?",
+    r"^\[" + _ISO + r"[^\]]{0,12}\] ?",
+    r"^" + _ISO + r"(?:Z|[+-]\d\d:?\d\d)?(?: ?\| ?| {1,3})",
+    r"^\[ {0,8}\d{1,9}\.\d{1,9}\] ?",
+    r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
+    r"(?P<shost>[\w.-]{1,80}) (?:kernel: )?",
+    r"^(?P<nhost>[\w.-]{1,80}):\d{1,9}:\d{1,9} \[\d{1,4}\] ",
+    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d)",
+))
+_RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
+_HOST_IN_TEXT = re.compile(
+    r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"
+    r"|srun: error: (?P<h2>[\w.-]{1,80}): tasks? (?P<task>\d{1,6})"
+    r"|Node failure on (?P<h3>[\w.-]{1,80})"
+)
+_TS_ANY = re.compile(
+    _ISO + r"|\b[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
+    r"|\b([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)\b"
+)
+
+
+class LineInfo(NamedTuple):
+    """What the prefixes of one line say, and the content behind them."""
+
+    rank: int | None
+    host: str | None
+    timestamp: float | None
+    level: str | None
+    content: str
+
+
+def _seconds(month: int, day: int, clock: str) -> float | None:
+    """Year-less sortable seconds (logs that span New Year compare wrongly; documented)."""
+    parts = clock.replace(",", ".").split(":")
+    try:
+        h, m, s = int(parts[0]), int(parts[1]), float(parts[2])
+    except (IndexError, ValueError):
+        return None
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return ((month * 31 + day) * 24 + h) * 3600.0 + m * 60 + s
+
+
+def _iso_seconds(g: tuple[str | None, ...]) -> float | None:
+    return _seconds(int(g[1] or 0), int(g[2] or 0), f"{g[3]}:{g[4]}:{g[5]}")
+
+
+def find_timestamp(text: str) -> float | None:
+    """The last timestamp (ISO, glog or syslog form) in `text`, as sortable seconds."""
+    matches = list(_TS_ANY.finditer(text[-2048:]))
+    last = matches[-1] if matches else None
+    if last is None:
+        return None
+    g = last.groups()
+    if g[0]:
+        return _iso_seconds(g[:6])
+    if g[6]:
+        return _seconds(int(g[6]), int(g[7] or 0), f"{g[8]}:{g[9]}:{g[10]}")
+    return _seconds(_MONTHS.get(g[11] or "", 0), int(g[12] or 0), f"{g[13]}:{g[14]}:{g[15]}")
+
+
+def _timestamp(d: dict[str, str | None], m: re.Match[str]) -> float | None:
+    if d.get("gtime"):
+        return _seconds(int(d["gmon"] or 0), int(d["gday"] or 0), d["gtime"] or "")
+    if d.get("stime"):
+        return _seconds(_MONTHS.get(d["smon"] or "", 0), int(d["sday"] or 0), d["stime"] or "")
+    groups = m.groups()
+    if len(groups) >= 6 and groups[0] and groups[0].isdigit() and len(groups[0]) == 4:
+        return _iso_seconds(groups[:6])
+    return None
+
+
+def parse_line(line: str) -> LineInfo:
+    """Strip known prefixes from a (capped) line; never raises."""
+    rank: int | None = None
+    task: int | None = None
+    host: str | None = None
+    ts: float | None = None
+    level: str | None = None
+    rest = line.rstrip("\r\n")
+    for _ in range(8):
+        for rx in _PREFIXES:
+            m = rx.match(rest)
+            if m is None or m.end() == 0:
+                continue
+            d = m.groupdict()
+            if d.get("rank") is not None:
+                rank = int(d["rank"] or 0)
+            if d.get("task") is not None:
+                task = int(d["task"] or 0)
+            host = d.get("shost") or d.get("nhost") or d.get("phost") or host
+            level = d.get("lvl") or level
+            ts = _timestamp(d, m) or ts
+            rest = rest[m.end():].lstrip()
+            break
+        else:
+            break
+    if rank is None:
+        m = _RANK_IN_TEXT.search(rest, 0, 300)
+        rank = int(m.group(1)) if m else task
+    hm = _HOST_IN_TEXT.search(rest, 0, 400)
+    if hm:
+        host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
+        if rank is None and hm.group("task"):
+            rank = int(hm.group("task"))
+    return LineInfo(rank, host, ts, level, rest)

@@ -1,0 +1,230 @@
+# ruff: noqa: E501  (regex and example strings read better unwrapped)
+"""The signature registry: data only. Order matters: the first matching pattern wins, and
+noise patterns come first so they veto lines that merely mention an error.
+
+Regexes are written against real message formats of PyTorch, NCCL, the NVIDIA driver, the
+Linux kernel and SLURM (not against our corpus). Quantifiers are bounded (`.{0,N}`), there is no
+nested repetition, and lines are capped at MAX_MATCH_CHARS before matching.
+"""
+
+from __future__ import annotations
+
+from .registry import Pattern, Role
+from .verdict import Category as C
+
+__all__ = ["PATTERNS"]
+
+IN, K, N = Role.INITIATING, Role.CASCADE, Role.NOISE
+EXC = r"^\s*(?:[\w]{1,40}\.){0,6}"  # optional module path before an exception name
+
+PATTERNS: tuple[Pattern, ...] = (
+    # ---- noise: never roots ------------------------------------------------------------------
+    Pattern("warning", C.UNKNOWN, N, r"\b\w{0,40}Warning:|^\s*\[?W\d{4} \d\d:|\[WARNING\]|^WARNING[:\s]",
+            "/opt/torch/nn/modules/module.py:1: UserWarning: error-prone API is deprecated"),
+    Pattern("frame", C.UNKNOWN, N, r"^\s*frame #\d{1,4}|^\s*Exception raised from |^\s*File \"",
+            "frame #3: c10::Error::Error(c10::SourceLocation, std::string) + 0x1c0 (libc10.so)"),
+    Pattern("exit_line", C.UNKNOWN, N,
+            r"exitcode\s{0,4}:|\(exitcode: -?\d{1,4}\)|Signal \d{1,3} \(SIG\w{2,8}\) received by PID"
+            r"|error_file\s{0,4}:|errors\.html|Signal: Aborted|Fatal Python error: Aborted"
+            r"|ChildFailedError|SignalException|got signal: \d|death signal|closing signal SIG"
+            r"|task \d{1,6}: Exited with exit code|^\s*raise \w|^\s*\w{0,30}Error: $",
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "),
+    Pattern("advice", C.UNKNOWN, N,
+            r"kernel errors might be asynchronously reported|CUDA_LAUNCH_BLOCKING|TORCH_USE_CUDA_DSA"
+            r"|NCCL INFO|[Ss]kipping step|OVERFLOW!|[Gg]radient overflow|error rate|errors?=0\b"
+            r"|\b0 errors\b|destroy_process_group|NCCL_DEBUG=INFO for details\)?$",
+            "node-01:1234:1290 [0] NCCL INFO NET/IB : No device found, falling back to error-free path"),
+    # ---- gpu hardware (environment evidence: tier 0) -----------------------------------------
+    Pattern("xid_fatal", C.GPU_HARDWARE, IN,
+            r"\bX[Ii][Dd]\s{0,3}(?:\([^)]{0,40}\))?\s{0,3}[:,]?\s{0,3}"
+            r"(?:48|6[34]|7[49]|9[245]|11[09]|120|14[0-9]|15[0-4])\b",
+            "NVRM: Xid (PCI:0000:3b:00): 79, pid=2271, name=python, GPU has fallen off the bus.",
+            tier=0, confidence=0.97),
+    Pattern("gpu_off_bus", C.GPU_HARDWARE, IN, r"GPU has fallen off the bus|GPU is lost",
+            "NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.", tier=0, confidence=0.97),
+    Pattern("ecc", C.GPU_HARDWARE, IN,
+            r"(?i:uncorrectable ECC|double[- ]bit ECC|ECC error.{0,40}uncorrect|\bDBE\b.{0,30}ECC"
+            r"|row.?remap\w{0,6}.{0,20}fail|uncorrectable NVLink|NVLink.{0,60}(?:fatal|link down))",
+            "RuntimeError: CUDA error: uncorrectable ECC error encountered", tier=0, confidence=0.95),
+    Pattern("pcie_aer", C.GPU_HARDWARE, IN,
+            r"AER:.{0,60}(?:Uncorrect|[Ff]atal)|PCIe Bus Error.{0,60}(?:Uncorrect|Fatal)",
+            "pcieport 0000:00:03.1: AER: Uncorrected (Fatal) error received: 0000:3b:00.0",
+            tier=0, confidence=0.9),
+    Pattern("gpu_unavailable", C.GPU_HARDWARE, IN,
+            r"busy or unavailable|no CUDA-capable device is detected|No CUDA GPUs are available"
+            r"|cudaErrorDevicesUnavailable|Unable to determine the device handle",
+            "RuntimeError: CUDA error: CUDA-capable device(s) is/are busy or unavailable",
+            tier=0, confidence=0.7),
+    # ---- host: node / OS faults --------------------------------------------------------------
+    Pattern("kernel_oom", C.HOST, IN,
+            r"Out of memory: Kill|invoked oom-killer|oom-kill:|oom_kill_process"
+            r"|Memory cgroup out of memory|Detected \d{1,6} oom[-_]kill event",
+            "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
+            "processes may have been killed by the cgroup out-of-memory handler.",
+            kind="memory", tier=0, confidence=0.9),
+    Pattern("shm_full", C.HOST, IN,
+            r"/dev/shm.{0,120}(?:No space left|[Ee]rror)|(?:No space left|failed to extend|"
+            r"unable to (?:write to|allocate shared memory)).{0,120}(?:/dev/shm|</torch_|shm)"
+            r"|unable to write to file </torch_",
+            "RuntimeError: unable to write to file </torch_1234_3467_0>: No space left on device (28)",
+            kind="memory", tier=0, confidence=0.9),
+    Pattern("sigbus", C.HOST, IN, r"\b[Bb]us error\b|SIGBUS(?! \(@)",
+            "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient"
+            " shared memory (shm).", kind="node", tier=0, confidence=0.75),
+    Pattern("eio", C.HOST, IN, r"Input/output error|\[Errno 5\]|\bEIO\b",
+            "OSError: [Errno 5] Input/output error: '/scratch/shards/part-0042.bin'",
+            kind="node", tier=0, confidence=0.8),
+    Pattern("nofile", C.HOST, IN, r"Too many open files|\[Errno 24\]|EMFILE",
+            "OSError: [Errno 24] Too many open files", kind="limits", tier=0, confidence=0.7),
+    Pattern("driver", C.HOST, IN,
+            r"driver version is insufficient|Driver/library version mismatch|NVML.{0,40}[Ee]rror",
+            "RuntimeError: The NVIDIA driver on your system is too old; CUDA driver version is "
+            "insufficient for CUDA runtime version", kind="node", tier=0, confidence=0.7),
+    # ---- cuda oom ----------------------------------------------------------------------------
+    Pattern("cuda_oom", C.CUDA_OOM, IN,
+            r"OutOfMemoryError|CUDA out of memory|CUDA error: out of memory|HIP out of memory"
+            r"|Cuda failure '?out of memory|cudaErrorMemoryAllocation|CUBLAS_STATUS_ALLOC_FAILED"
+            r"|out of memory on device|CUDA driver error: out of memory",
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a "
+            "total capacity of 79.15 GiB of which 1.06 GiB is free.", confidence=0.95),
+    # ---- numerical ---------------------------------------------------------------------------
+    Pattern("nan_loss", C.NUMERICAL, IN,
+            r"[Ll]oss (?:is|became|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf)\b|\b(?:NaN|nan) (?:loss|"
+            r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
+            r"|is non-finite|returned nan values|FloatingPointError|[Mm]inimum loss scale reached"
+            r"|loss scale already at minimum|probability tensor contains either"
+            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b",
+            "Loss is nan, stopping training", confidence=0.9),
+    # ---- storage -----------------------------------------------------------------------------
+    Pattern("weights_only", C.USER_CODE, IN, r"Weights only load failed",
+            "_pickle.UnpicklingError: Weights only load failed. Re-running `torch.load` with "
+            "`weights_only` set to `False` will likely succeed", confidence=0.85),
+    Pattern("no_space", C.STORAGE, IN,
+            r"No space left on device|\[Errno 28\]|\bENOSPC\b|Disk quota exceeded|\[Errno 122\]",
+            "OSError: [Errno 28] No space left on device", kind="no_space", confidence=0.9),
+    Pattern("ckpt_corrupt", C.STORAGE, IN,
+            r"PytorchStreamReader failed|failed finding central directory|file might be corrupted"
+            r"|unexpected EOF, expected \d|invalid load key|EOFError: Ran out of input"
+            r"|UnpicklingError|SafetensorError|HeaderTooLarge|MetadataIncompleteBuffer"
+            r"|[Cc]heckpoint.{0,60}(?:corrupt|truncated)",
+            "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central "
+            "directory", kind="corrupt", confidence=0.8),
+    Pattern("storage_io", C.STORAGE, IN,
+            r"Stale file handle|Transport endpoint is not connected|PytorchStreamWriter failed"
+            r"|file write failed|unexpected pos \d{1,20} vs \d|Read-only file system|Remote I/O error",
+            "OSError: [Errno 116] Stale file handle", kind="io", confidence=0.75),
+    # ---- user code -------------------------------------------------------------------------
+    Pattern("device_assert", C.USER_CODE, IN,
+            r"device-side assert(?:ion)? triggered|Assertion `.{0,300}` failed",
+            "RuntimeError: CUDA error: device-side assert triggered", confidence=0.9),
+    Pattern("illegal_access", C.USER_CODE, IN,
+            r"illegal memory access|misaligned address|illegal instruction was encountered",
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            all_ranks=True, confidence=0.75),
+    Pattern("shape_error", C.USER_CODE, IN,
+            r"size mismatch for|shape '\[[^\]]{0,80}\]' is invalid|mat1 and mat2 shapes cannot"
+            r"|must match the size of tensor|[Ss]izes of tensors must match|Dimension out of range"
+            r"|Expected all tensors to be on the same device|expected scalar type \w{1,20} but found"
+            r"|Given groups=\d{1,6}, weight of size|Input type \(.{0,60}\) and weight type"
+            r"|index out of range in self|Expected input batch_size|Error\(s\) in loading state_dict"
+            r"|[Ee]xpected .{0,80} to have .{0,20}dimension|not enough values to unpack",
+            "RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x1024 and 512x1024)",
+            confidence=0.9),
+    Pattern("ddp_misuse", C.USER_CODE, IN,
+            r"finished reduction in the prior iteration|does not require grad and does not have"
+            r"|modified by an inplace operation|backward through the graph a second time"
+            r"|Default process group has not been initialized|[Mm]ismatch between collectives"
+            r"|invalid device ordinal|Duplicate GPU detected|ncclInvalidUsage|invalid usage"
+            r"|marked ready twice|unused parameters",
+            "RuntimeError: Expected to have finished reduction in the prior iteration before "
+            "starting a new one.", confidence=0.85),
+    Pattern("argparse", C.USER_CODE, IN,
+            r"^\S{1,120}: error: (?:unrecognized arguments|the following arguments are required"
+            r"|argument )",
+            "train.py: error: unrecognized arguments: --lr-warmup 100", confidence=0.9),
+    Pattern("py_user_exc", C.USER_CODE, IN,
+            EXC + r"(?:Import|ModuleNotFound|Syntax|Indentation|Name|Type|Attribute|Key|Value"
+            r"|Assertion|Index|ZeroDivision|FileNotFound|Permission|NotImplemented|UnboundLocal"
+            r"|Recursion|JSONDecode|ConfigAttribute|ConfigKey|Validation|Instantiation|HFValidation"
+            r"|Unpickling|Lookup|Overflow)Error\b(?::|$)|" + EXC
+            + r"(?:MissingMandatoryValue|InstantiationException)\b",
+            "ModuleNotFoundError: No module named 'flash_attn'", confidence=0.9),
+    # ---- network -----------------------------------------------------------------------------
+    Pattern("ib_fatal", C.NETWORK, IN,
+            r"local catastrophic error|IBV_EVENT_\w{0,20}(?:FATAL|ERR)|port \d{1,3} (?:is )?(?:down"
+            r"|DOWN)|[Ll]ink (?:is )?(?:down|DOWN)\b|ibv_\w{1,30} failed|NET/IB.{0,40}(?:fatal|async)",
+            "node-07:2231:2298 [3] NCCL WARN NET/IB : mlx5_2:1 Got async event : local catastrophic "
+            "error", tier=0, confidence=0.85),
+    # ---- cascades: consequences of another rank's failure ------------------------------------
+    Pattern("nccl_ib_completion", C.NETWORK, K,
+            r"NET/IB\s{0,3}:.{0,120}(?:completion|error \d)|NET/Socket\s{0,3}:.{0,120}"
+            r"(?:error|fail|closed)|remote process exited or there was a network error",
+            "node-03:881:902 [2] NCCL WARN NET/IB : Got completion from peer 10.1.0.12<51334> with "
+            "status=12 opcode=0 len=0 vendor err 129 (Recv)", tier=0, confidence=0.7),
+    Pattern("conn_reset", C.NETWORK, K,
+            r"Connection reset by peer|[Cc]onnection closed by (?:remote )?peer|Broken pipe"
+            r"|\[Errno 104\]|\[Errno 32\]|unhandled system error|ncclSystemError|No route to host"
+            r"|Software caused connection abort|Network is unreachable",
+            "ConnectionResetError: [Errno 104] Connection reset by peer", tier=0, confidence=0.6),
+    Pattern("nccl_timeout", C.HANG, K,
+            r"[Ww]atchdog (?:caught|got stuck|timeout|thread terminated)|Timeout at NCCL work"
+            r"|collective operation timeout|before timing out|[Hh]eartbeat monitor timed out"
+            r"|NCCL operations have failed or timed out|timed out in blocking wait|TimeoutError"
+            r"|[Ww]atchdog.{0,80}(?:timeout|timed out)",
+            "[rank2]:[E1021 08:14:07.512 ProcessGroupNCCL.cpp:616] [Rank 2] Watchdog caught collective"
+            " operation timeout: WorkNCCL(SeqNum=1421, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+            "Timeout(ms)=600000) ran for 600017 milliseconds before timing out.",
+            tier=1, timeout=True, confidence=0.6),
+    Pattern("nccl_abort", C.UNKNOWN, K,
+            r"communicator was aborted|DistBackendError|NCCL communicator.{0,40}abort|ncclInternalError"
+            r"|RendezvousClosedError|NCCL error in:",
+            "RuntimeError: NCCL communicator was aborted on rank 5.", tier=2, confidence=0.3),
+    # ---- rendezvous (weak initiating: tier 2) ------------------------------------------------
+    Pattern("store_timeout", C.RENDEZVOUS, IN,
+            r"Socket Timeout|socket has timed out|Timed out after \d{1,7} seconds waiting for"
+            r"|RendezvousTimeoutError|store_based_barrier|Timed out initializing process group",
+            "torch.distributed.DistStoreError: Timed out after 901 seconds waiting for clients. 1/2 "
+            "clients joined.", tier=2, timeout=True, confidence=0.7),
+    Pattern("store_error", C.RENDEZVOUS, IN,
+            r"DistStoreError|RendezvousConnectionError|[Aa]ddress already in use|EADDRINUSE"
+            r"|server socket has failed to (?:listen|bind)|DistNetworkError|TCPStore.{0,80}(?:fail"
+            r"|[Ee]rror)|c10d store has failed",
+            "RuntimeError: The server socket has failed to listen on any local network address. "
+            "port: 29500, useIpv6: 0, code: -98, name: EADDRINUSE, message: address already in use",
+            tier=2, confidence=0.75),
+    # ---- scheduler (environment: tier 0) -----------------------------------------------------
+    Pattern("slurm_time_limit", C.SCHEDULER, IN, r"CANCELLED AT \S{1,40} DUE TO TIME LIMIT",
+            "slurmstepd: error: *** JOB 881234 ON gpu-st-p4d-24xlarge-17 CANCELLED AT "
+            "2024-05-02T11:00:12 DUE TO TIME LIMIT ***", kind="time_limit", tier=0,
+            confidence=0.97),
+    Pattern("slurm_node_fail", C.SCHEDULER, IN,
+            r"DUE TO NODE FAIL|srun: error: Node failure on|NODE_FAIL|node failure",
+            "srun: error: Node failure on gpu-node-113", kind="node_failure", tier=0,
+            confidence=0.9),
+    Pattern("slurm_preempt", C.SCHEDULER, IN,
+            r"DUE TO PREEMPTION|PREEMPTED|JOB REQUEUE|[Rr]equeued|DUE TO .{0,20}REQUEUE",
+            "slurmstepd: error: *** JOB 1342 ON node-4 CANCELLED AT 2024-03-01T02:11:09 DUE TO "
+            "PREEMPTION ***", kind="preemption", tier=0, confidence=0.9),
+    Pattern("slurm_cancel", C.SCHEDULER, IN, r"\*\*\* JOB \d{1,12} ON \S{1,80} CANCELLED AT",
+            "slurmstepd: error: *** JOB 77123 ON node-2 CANCELLED AT 2024-02-01T10:11:12 ***",
+            kind="cancelled", tier=0, confidence=0.8),
+    Pattern("slurm_step_cancel", C.SCHEDULER, K,
+            r"\*\*\* STEP \d{1,12}[.\d]{0,12} ON \S{1,80} CANCELLED AT|task \d{1,6}: (?:Killed|"
+            r"Terminated)|srun: error: .{0,80}(?:Killed|terminated)",
+            "srun: error: node-5: task 17: Killed", kind="killed", tier=2, confidence=0.4),
+    # ---- host symptoms that are not definite -------------------------------------------------
+    Pattern("worker_killed", C.HOST, IN,
+            r"DataLoader worker \(pid.{0,40}\) (?:is killed by signal|exited unexpectedly)",
+            "RuntimeError: DataLoader worker (pid 41234) is killed by signal: Killed.",
+            kind="killed", tier=1, confidence=0.5),
+    # ---- unknown: weak initiating signatures (culprit ranks only) ----------------------------
+    Pattern("segfault", C.UNKNOWN, IN, r"Segmentation fault|SIGSEGV|segfault",
+            "Fatal Python error: Segmentation fault", tier=2, confidence=0.4),
+    Pattern("cuda_unknown", C.GPU_HARDWARE, IN, r"CUDA error: unknown error",
+            "RuntimeError: CUDA error: unknown error", tier=1, confidence=0.5),
+    Pattern("cuda_other", C.UNKNOWN, IN, r"CUDA error: |CUDNN_STATUS_\w{1,30}|CUBLAS_STATUS_\w{1,30}",
+            "RuntimeError: CUDA error: invalid argument", tier=2, confidence=0.35),
+    Pattern("py_other_exc", C.UNKNOWN, IN, EXC + r"[A-Z]\w{0,60}(?:Error|Exception)\b(?::|$)",
+            "RuntimeError: something unexpected happened in the data pipeline", tier=2,
+            confidence=0.3),
+)
