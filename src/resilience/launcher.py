@@ -1,0 +1,151 @@
+"""Composition root of ``ftrun``: wires config, store, rendezvous, workers and the agent loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+from resilience.agent.events import EventLog
+from resilience.agent.logs import ConsoleSink
+from resilience.agent.loop import Agent, RunPaths
+from resilience.agent.workers import SubprocessWorkers
+from resilience.config.models import LaunchConfig
+from resilience.errors import StoreError
+from resilience.keys import Keys
+from resilience.records import Participant
+from resilience.rendezvous.barrier import BarrierConfig
+from resilience.rendezvous.client import RendezvousClient
+from resilience.rendezvous.closer import RoundCloser
+from resilience.store import TorchStore, connect_store, host_store
+
+__all__ = ["launch"]
+
+log = logging.getLogger("resilience")
+
+
+class _Signals:
+    """Records the first handled signal and wakes the monitor loop (also on SIGCHLD)."""
+
+    def __init__(self, names: tuple[str, ...], wake: threading.Event) -> None:
+        self.wake = wake
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+        for name in names:
+            sig = getattr(signal, name)
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        self._previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_child)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        self.wake.set()
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        self.wake.set()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _open_store(cfg: LaunchConfig) -> tuple[TorchStore, bool]:
+    r = cfg.rdzv
+    if r.is_host is not False:
+        try:
+            return host_store(r.endpoint_host, r.endpoint_port, r.read_timeout), True
+        except StoreError:
+            if r.is_host:
+                raise
+    return connect_store(r.endpoint_host, r.endpoint_port, r.read_timeout), False
+
+
+def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
+    log_dir = cfg.log_dir or Path(tempfile.mkdtemp(prefix="resilience_"))
+    store, is_leader = _open_store(cfg)
+    node_id = f"{cfg.rdzv.local_addr}_{os.getpid()}"
+    paths = RunPaths(log_dir / cfg.rdzv.run_id)
+    events = EventLog(paths.root / f"events_{node_id}.jsonl", node_id)
+    events.emit(
+        "agent_started",
+        f"ftrun {'leader' if is_leader else 'agent'} on {node_id}: run {cfg.rdzv.run_id}, "
+        f"store {store.host}:{store.port}, logs in {paths.root}",
+        leader=is_leader,
+        store=f"{store.host}:{store.port}",
+        log_root=str(paths.root),
+    )
+    keys = Keys(cfg.rdzv.run_id)
+    rdzv = RendezvousClient(store, keys, node_id, cfg.rdzv.join_timeout)
+    closer = _start_closer(cfg, store, keys, events) if is_leader else None
+    wake = threading.Event()
+    signals = _Signals(cfg.signals_to_handle, wake)
+    workers = SubprocessWorkers(ConsoleSink())
+    me = Participant(
+        node_id=node_id,
+        host=cfg.rdzv.local_addr,
+        pid=os.getpid(),
+        local_world_size=cfg.workers.nproc_per_node,
+        node_rank_hint=cfg.rdzv.node_rank,
+    )
+    agent = Agent(
+        cfg,
+        rdzv,
+        workers,
+        events,
+        me,
+        paths,
+        base_env,
+        wake,
+        pending_signal=lambda: signals.received,
+        exit_barrier=(lambda: _exit_barrier(rdzv, closer, cfg)) if closer else (lambda: None),
+    )
+    try:
+        return agent.run()
+    finally:
+        workers.stop(cfg.stop_timeout)
+        signals.restore()
+        if closer is not None:
+            closer.stop()
+        events.close()
+
+
+def _start_closer(
+    cfg: LaunchConfig, store: TorchStore, keys: Keys, events: EventLog
+) -> RoundCloser:
+    r = cfg.rdzv
+    master_addr = r.master_addr_for_workers
+
+    def on_event(kind: str, fields: dict[str, object]) -> None:
+        log.debug("%s %s", kind, fields)
+
+    # A TCPStore client serialises its calls on one socket, and the agent's join blocks in a
+    # server-side wait: the closer needs a connection of its own.
+    closer = RoundCloser(
+        connect_store(store.host, store.port, r.read_timeout),
+        keys,
+        BarrierConfig(
+            r.min_nodes, r.max_nodes, cfg.max_restarts, r.join_timeout, r.last_call_timeout
+        ),
+        master_addr=master_addr,
+        make_worker_store=lambda: host_store(master_addr, 0, r.read_timeout),
+        on_event=on_event,
+    )
+    closer.start()
+    RendezvousClient(store, keys, "leader", r.join_timeout).open_round(0, "job start")
+    return closer
+
+
+def _exit_barrier(rdzv: RendezvousClient, closer: RoundCloser | None, cfg: LaunchConfig) -> None:
+    """The leader keeps the store up until every agent of the last round read the outcome."""
+    if closer is None:
+        return
+    expected = max(closer.participants_last_round, 1)
+    deadline = time.monotonic() + cfg.rdzv.close_timeout
+    while rdzv.store.add(rdzv.keys.exit_acks(), 0) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -1,0 +1,146 @@
+"""Pure decisions of the barrier rendezvous: when to close a round, and who gets which rank.
+
+Nothing here touches the store or the clock; the closer passes ``now`` in. Every decision
+carries a human-readable reason that becomes the log line and the test assertion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from resilience.records import Participant, ShutdownReason, ShutdownRecord
+
+__all__ = [
+    "BarrierConfig",
+    "CloseAction",
+    "CloseDecision",
+    "RoundView",
+    "assign_ranks",
+    "decide_close",
+]
+
+
+@dataclass(frozen=True)
+class BarrierConfig:
+    min_nodes: int
+    max_nodes: int
+    max_restarts: int
+    join_timeout: float
+    last_call_timeout: float
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """What the closer observed of round ``round`` at one instant."""
+
+    round: int
+    joined: int
+    opened_at: float  # monotonic time the closer first saw the round open
+    min_reached_at: float | None  # monotonic time joined first reached min_nodes
+    prev_active: frozenset[str]  # node ids active in the previous cycle
+    joined_ids: frozenset[str]
+    shutdown: ShutdownRecord | None
+
+
+class CloseAction(str, Enum):
+    WAIT = "wait"
+    CLOSE = "close"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class CloseDecision:
+    action: CloseAction
+    reason: str
+    shutdown: ShutdownReason | None = None
+
+
+def decide_close(view: RoundView, now: float, cfg: BarrierConfig) -> CloseDecision:
+    if view.shutdown is not None:
+        return CloseDecision(
+            CloseAction.SHUTDOWN, f"job closed: {view.shutdown.reason.value}", view.shutdown.reason
+        )
+    if view.round > cfg.max_restarts:
+        return CloseDecision(
+            CloseAction.SHUTDOWN,
+            f"round {view.round} would be restart {view.round} but --max-restarts is "
+            f"{cfg.max_restarts}",
+            ShutdownReason.RESTARTS_EXHAUSTED,
+        )
+    if view.joined >= cfg.max_nodes:
+        return CloseDecision(
+            CloseAction.CLOSE, f"all {cfg.max_nodes} nodes joined round {view.round}"
+        )
+    if view.joined >= cfg.min_nodes:
+        survivors_back = view.prev_active and view.prev_active <= view.joined_ids
+        if survivors_back:
+            return CloseDecision(
+                CloseAction.CLOSE,
+                f"{view.joined} nodes joined round {view.round}; "
+                "every previously active node is back",
+            )
+        waited = now - (view.min_reached_at if view.min_reached_at is not None else now)
+        if waited >= cfg.last_call_timeout:
+            return CloseDecision(
+                CloseAction.CLOSE,
+                f"{view.joined} nodes joined round {view.round} (>= min {cfg.min_nodes}) and the "
+                f"last call of {cfg.last_call_timeout:g}s is over",
+            )
+        return CloseDecision(CloseAction.WAIT, "in the last-call window")
+    if now - view.opened_at >= cfg.join_timeout:
+        return CloseDecision(
+            CloseAction.SHUTDOWN,
+            f"only {view.joined} of the {cfg.min_nodes} required nodes joined round "
+            f"{view.round} within join_timeout={cfg.join_timeout:g}s",
+            ShutdownReason.FAILED,
+        )
+    return CloseDecision(CloseAction.WAIT, f"{view.joined}/{cfg.min_nodes} nodes joined")
+
+
+def assign_ranks(
+    participants: Sequence[Participant], min_nodes: int, prev_ranks: Mapping[str, int]
+) -> list[int | None]:
+    """Group rank per participant (same order), ``None`` for spares.
+
+    Ranks 0..min(len, min_nodes)-1 are given exactly once. Survivors keep their previous rank;
+    the free ranks go to the others ordered by (static node-rank hint, host, node id), so the
+    result does not depend on join order.
+    """
+    n_active = min(len(participants), min_nodes)
+    ranks: list[int | None] = [None] * len(participants)
+    taken: set[int] = set()
+    by_id = {p.node_id: i for i, p in enumerate(participants)}
+    for node_id, rank in sorted(prev_ranks.items(), key=lambda kv: kv[1]):
+        i = by_id.get(node_id)
+        if i is not None and rank < n_active and rank not in taken:
+            ranks[i] = rank
+            taken.add(rank)
+    hinted = [
+        i
+        for i, p in enumerate(participants)
+        if ranks[i] is None
+        and p.node_rank_hint is not None
+        and p.node_rank_hint < n_active
+        and p.node_rank_hint not in taken
+    ]
+    for i in sorted(hinted, key=lambda i: _order_key(participants[i])):
+        hint = participants[i].node_rank_hint
+        if hint is not None and hint not in taken:
+            ranks[i] = hint
+            taken.add(hint)
+    free = iter(r for r in range(n_active) if r not in taken)
+    rest = sorted(
+        (i for i in range(len(participants)) if ranks[i] is None),
+        key=lambda i: _order_key(participants[i]),
+    )
+    for i in rest:
+        ranks[i] = next(free, None)
+    return ranks
+
+
+def _order_key(p: Participant) -> tuple[float, str, str]:
+    hint = math.inf if p.node_rank_hint is None else float(p.node_rank_hint)
+    return (hint, p.host, p.node_id)
