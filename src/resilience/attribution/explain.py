@@ -52,13 +52,12 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
     return root.category, root.kind, ""
 
 
-def _culprits(root: Candidate, same: list[Candidate], failing: set[int], category: Category,
-              digests: Sequence[NodeDigest]) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    if category is Category.HANG:
-        return (), ()
+def _culprits(
+    root: Candidate, same: list[Candidate], digests: Sequence[NodeDigest]
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if root.role is Role.CASCADE:
+        return (), ()  # a consequence names its reporter, not the faulty rank
     ranks = sorted({c.rank for c in same if c.rank is not None})
-    if root.role is Role.CASCADE and len(ranks) > 1 and failing <= set(ranks):
-        return (), ()  # every rank reports the same consequence: nobody in particular
     nodes = {c.node for c in same if c.node}
     if not ranks:
         for e in (e for d in digests for e in d.elastic_roots):
@@ -85,7 +84,7 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     failing = _failing_ranks(pool, digests)
     category, kind, note = _refine(r, same, failing, digests, cycle_id)
     action = policy.action_for(category, kind)
-    ranks, nodes = _culprits(r, same, failing, category, digests)
+    ranks, nodes = _culprits(r, same, digests)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]

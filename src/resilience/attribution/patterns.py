@@ -112,7 +112,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("storage_io", C.STORAGE, IN,
             r"Stale file handle|Transport endpoint is not connected|PytorchStreamWriter failed"
             r"|file write failed|unexpected pos \d{1,20} vs \d|Read-only file system|Remote I/O error",
-            "OSError: [Errno 116] Stale file handle", kind="io", confidence=0.75),
+            "OSError: [Errno 116] Stale file handle", kind="io", tier=2, confidence=0.6),
     # ---- user code -------------------------------------------------------------------------
     Pattern("device_assert", C.USER_CODE, IN,
             r"device-side assert(?:ion)? triggered|Assertion `.{0,300}` failed",
@@ -169,7 +169,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("nccl_timeout", C.HANG, K,
             r"[Ww]atchdog (?:caught|got stuck|timeout|thread terminated)|Timeout at NCCL work"
             r"|collective operation timeout|before timing out|[Hh]eartbeat monitor timed out"
-            r"|NCCL operations have failed or timed out|timed out in blocking wait|TimeoutError"
+            r"|NCCL operations have failed or timed out|timed out in blocking wait|\bTimeoutError"
             r"|[Ww]atchdog.{0,80}(?:timeout|timed out)",
             "[rank2]:[E1021 08:14:07.512 ProcessGroupNCCL.cpp:616] [Rank 2] Watchdog caught collective"
             " operation timeout: WorkNCCL(SeqNum=1421, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
