@@ -20,6 +20,8 @@ __all__ = ["Analyzer", "NodeDigest"]
 from .digest import NodeDigest
 
 _MAX_PARTIAL = 1 << 20  # a "line" longer than this is cut (memory bound for feed_bytes)
+_LOOKBACK = 1024  # bytes before a candidate searched for a timestamp when it has none
+_ELASTIC_LINES = 11  # lines after `Root Cause (first observed failure):` holding its fields
 
 
 class Analyzer:
@@ -44,6 +46,8 @@ class Analyzer:
         self._partial = b""
         self._lines = 0  # complete lines scanned so far
         self._closed: list[NodeDigest] = []
+        self._carry = b""  # end of the previous block, for timestamp look-back
+        self._elastic: tuple[int, str, list[str]] | None = None  # block ended inside it
         self._cycle = self._new_cycle(cycle_id, 1)
 
     # ---- input ---------------------------------------------------------------------------
@@ -77,6 +81,10 @@ class Analyzer:
     def digest(self) -> NodeDigest:
         """The digest of the current (last) cycle."""
         self.flush()
+        if self._elastic is not None:
+            lineno, header, following = self._elastic
+            self._elastic = None
+            self._cycle.add_elastic_root(lineno, following, header)
         return self._cycle.to_digest(self._lines)
 
     def digests(self) -> tuple[NodeDigest, ...]:
@@ -106,28 +114,45 @@ class Analyzer:
         self._scan(data, len(data))
 
     def _scan(self, buf: bytes, end: int) -> None:
+        if self._elastic is not None:
+            self._finish_elastic(self._elastic, buf, end)
         prev, lineno = 0, self._lines
         for start, stop in candidate_spans(buf, end):
             lineno += buf.count(b"\n", prev, start)
             prev = start
             raw = buf[start:min(stop, start + MAX_MATCH_CHARS)].decode("utf-8", "replace")
-            self._line(raw, lineno + 1, buf, start)
+            self._line(raw, lineno + 1, buf, start, end)
         self._lines += buf.count(b"\n", 0, end)
+        tail = buf[max(0, end - _LOOKBACK):end]
+        self._carry = (self._carry + tail)[-_LOOKBACK:] if len(tail) < _LOOKBACK else tail
 
-    def _line(self, raw: str, lineno: int, buf: bytes, start: int) -> None:
+    def _line(self, raw: str, lineno: int, buf: bytes, start: int, end: int) -> None:
         info = parse_line(raw)
         marker = parse_cycle_marker(info.content) if "ycle" in info.content else None
         if marker is not None and marker != self._cycle.cycle_id:
             self._start_cycle(marker, lineno)
             return
-        ts = info.timestamp
-        if ts is None and start:
-            ts = find_timestamp(buf[max(0, start - 1024):start].decode("utf-8", "replace"))
         if "Root Cause" in info.content:
-            tail = buf[start:start + 4096].decode("utf-8", "replace").splitlines()[1:12]
-            self._cycle.add_elastic_root(lineno, tail, raw)
+            following = buf[start:min(end, start + 4096)].decode("utf-8", "replace")
+            lines = following.splitlines()[1:_ELASTIC_LINES + 1]
+            if len(lines) < _ELASTIC_LINES and start + 4096 > end:
+                self._elastic = (lineno, raw, lines)  # completed by the next block
+            else:
+                self._cycle.add_elastic_root(lineno, lines, raw)
             return
+        ts = info.timestamp
+        if ts is None:
+            before = buf[max(0, start - _LOOKBACK):start]
+            if len(before) < _LOOKBACK:
+                before = self._carry[len(self._carry) - (_LOOKBACK - len(before)):] + before
+            ts = find_timestamp(before.decode("utf-8", "replace")) if before else None
         self._cycle.add_line(info, raw, lineno, ts)
+
+    def _finish_elastic(self, pending: tuple[int, str, list[str]], buf: bytes, end: int) -> None:
+        lineno, header, lines = pending
+        self._elastic = None
+        more = buf[:min(end, 4096)].decode("utf-8", "replace").splitlines()
+        self._cycle.add_elastic_root(lineno, (lines + more)[:_ELASTIC_LINES], header)
 
     def _start_cycle(self, cycle_id: int, lineno: int) -> None:
         cur = self._cycle

@@ -28,7 +28,8 @@ _STALE_AFTER = 2
 
 
 def _resolve(c: Candidate, d: NodeDigest, node_of_rank: Mapping[int, str]) -> Candidate:
-    node = c.node or (node_of_rank.get(c.rank) if c.rank is not None else None) or d.node
+    # the launcher's own rank -> node assignment is authoritative
+    node = (node_of_rank.get(c.rank) if c.rank is not None else None) or c.node or d.node
     if node is None and c.rank is not None:
         node = next((e.host for e in d.elastic_roots if e.rank == c.rank and e.host), None)
     return c if node == c.node else c.model_copy(update={"node": node})

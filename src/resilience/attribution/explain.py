@@ -80,7 +80,9 @@ def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
 def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
                   digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
     r = root.cand
-    same = [c for _, c in pool if c.pattern == r.pattern]
+    root_fp = fingerprint(r.category.value, r.text, r.pattern)
+    same = [c for _, c in pool if c.pattern == r.pattern
+            and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
     failing = _failing_ranks(pool, digests)
     category, kind, note = _refine(r, same, failing, digests, cycle_id)
     action = policy.action_for(category, kind)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from resilience.attribution.lines import find_timestamp, parse_line
+
+
+@pytest.mark.parametrize(("line", "rank", "host", "content"), [
+    ("[rank3]:[E1021 08:14:07.512 ProcessGroupNCCL.cpp:616] [Rank 3] Watchdog x", 3, None,
+     "Watchdog x"),
+    ("[default5]:ValueError: bad", 5, None, "ValueError: bad"),
+    ("12: KeyError: 'a'", 12, None, "KeyError: 'a'"),
+    ("[RANK 7] RuntimeError: x", 7, None, "RuntimeError: x"),
+    ("[1,4]<stderr>:TypeError: y", 4, None, "TypeError: y"),
+    ("node-01:1234:1290 [0] NCCL WARN NET/IB : x", None, "node-01", "NCCL WARN NET/IB : x"),
+    ("Oct 23 10:11:12 node-0042 kernel: NVRM: Xid 79", None, "node-0042", "NVRM: Xid 79"),
+    ("srun: error: node-5: task 17: Killed", 17, "node-5", "srun: error: node-5: task 17: Killed"),
+    ("slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***", None, "gpu-3",
+     "slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***"),
+    ("ValueError: 3: not a prefix", None, None, "ValueError: 3: not a prefix"),
+])
+def test_prefixes(line: str, rank: int | None, host: str | None, content: str) -> None:
+    info = parse_line(line)
+    assert (info.rank, info.host, info.content) == (rank, host, content)
+
+
+def test_timestamps_sort_across_formats() -> None:
+    glog = parse_line("[E1021 08:14:07.512 x.cpp:1] a").timestamp
+    iso = parse_line("[2024-10-21 08:14:09,000] b").timestamp
+    syslog = parse_line("Oct 21 08:14:08 host kernel: c").timestamp
+    assert glog is not None and iso is not None and syslog is not None
+    assert glog < syslog < iso
+    assert find_timestamp("time : 2024-10-21_08:14:07") == pytest.approx(glog - 0.512)
+    assert find_timestamp("no time here") is None
