@@ -122,7 +122,8 @@ class RoundCloser:
             if decision.action is CloseAction.WAIT:
                 self._stop.wait(self.tick)
                 continue
-            self.progress.last_joined = joined
+            # Agents of the last closed round still have to read the outcome (exit barrier).
+            self.progress.last_joined = max(joined, self.progress.last_joined)
             if decision.action is CloseAction.SHUTDOWN:
                 self._close_shutdown(n, decision.shutdown or ShutdownReason.FAILED, decision.reason)
                 return False

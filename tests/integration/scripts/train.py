@@ -1,0 +1,49 @@
+"""A tiny gloo training script driven by flags, used by the integration tests and benches.
+
+--fail-cycles 0,1   cycles in which --fail-rank fails ("all" = every cycle)
+--mode exit|sigkill|keyerror|hang    how it fails (hang: every rank sleeps forever)
+--pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--fail-cycles", default="")
+parser.add_argument("--fail-rank", type=int, default=1)
+parser.add_argument("--mode", default="exit")
+parser.add_argument("--pid-dir", default="")
+args = parser.parse_args()
+
+cycle = int(os.environ.get("RESILIENCE_CYCLE_ID", os.environ["TORCHELASTIC_RESTART_COUNT"]))
+rank = int(os.environ["RANK"])
+if args.pid_dir:
+    with open(os.path.join(args.pid_dir, f"{cycle}_{rank}.pid"), "w") as f:
+        f.write(str(os.getpid()))
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+dist.init_process_group("gloo")
+t = torch.ones(1) * (rank + 1)
+dist.all_reduce(t)
+print(f"rank {rank} cycle {cycle} allreduce {t.item():g}", flush=True)
+
+failing = args.fail_cycles == "all" or str(cycle) in args.fail_cycles.split(",")
+if args.mode == "hang" and failing:
+    while True:
+        time.sleep(1)
+if failing and rank == args.fail_rank:
+    print(f"rank {rank} failing in cycle {cycle} ({args.mode})", file=sys.stderr, flush=True)
+    if args.mode == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if args.mode == "keyerror":
+        batch = {"input": t}
+        batch["labels"]  # noqa: B018 - a deterministic bug in the training step
+    raise ValueError(f"injected failure in cycle {cycle}")
+if failing:
+    dist.all_reduce(t)  # the survivors block here until the launcher stops them
+dist.destroy_process_group()
