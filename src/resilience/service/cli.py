@@ -1,7 +1,8 @@
 """`resilience serve`: parse flags, resolve settings (flags > env > defaults), serve.
 
-Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a bad setting (one line on
-stderr naming the field and the fix, no traceback).
+Exit codes: 2 for a bad setting (one line on stderr naming the field and the fix, no
+traceback). On SIGINT/SIGTERM the server shuts down gracefully and then (uvicorn's behaviour)
+re-raises the signal, so the process ends by that signal (130/143 in a shell).
 """
 
 from __future__ import annotations
