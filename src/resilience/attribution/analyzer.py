@@ -12,7 +12,7 @@ from __future__ import annotations
 from .cycle_state import CycleState
 from .lines import find_timestamp, parse_line
 from .markers import parse_cycle_marker
-from .registry import MAX_MATCH_CHARS
+from .registry import KEYWORDS, MAX_MATCH_CHARS
 from .scan import candidate_spans
 
 __all__ = ["Analyzer", "NodeDigest"]
@@ -127,6 +127,9 @@ class Analyzer:
         self._carry = (self._carry + tail)[-_LOOKBACK:] if len(tail) < _LOOKBACK else tail
 
     def _line(self, raw: str, lineno: int, buf: bytes, start: int, end: int) -> None:
+        if not any(k in raw for k in KEYWORDS):  # only a progress keyword: the common case
+            self._cycle.add_progress(raw, lineno)
+            return
         info = parse_line(raw)
         marker = parse_cycle_marker(info.content) if "ycle" in info.content else None
         if marker is not None and marker != self._cycle.cycle_id:
@@ -140,13 +143,14 @@ class Analyzer:
             else:
                 self._cycle.add_elastic_root(lineno, lines, raw)
             return
-        ts = info.timestamp
-        if ts is None:
-            before = buf[max(0, start - _LOOKBACK):start]
-            if len(before) < _LOOKBACK:
-                before = self._carry[len(self._carry) - (_LOOKBACK - len(before)):] + before
-            ts = find_timestamp(before.decode("utf-8", "replace")) if before else None
-        self._cycle.add_line(info, raw, lineno, ts)
+        self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start))
+
+    def _look_back(self, buf: bytes, start: int) -> float | None:
+        """Timestamp of the nearest earlier line that has one (within _LOOKBACK bytes)."""
+        before = buf[max(0, start - _LOOKBACK):start]
+        if len(before) < _LOOKBACK:
+            before = self._carry[len(self._carry) - (_LOOKBACK - len(before)):] + before
+        return find_timestamp(before.decode("utf-8", "replace")) if before else None
 
     def _finish_elastic(self, pending: tuple[int, str, list[str]], buf: bytes, end: int) -> None:
         lineno, header, lines = pending

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import Candidate, ElasticRoot, NodeDigest
@@ -40,11 +41,15 @@ class CycleState:
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
 
-    def add_line(self, info: LineInfo, raw: str, lineno: int, ts: float | None) -> None:
-        """Record a prefiltered line: a candidate if a pattern matches, else maybe progress."""
+    def add_line(self, info: LineInfo, raw: str, lineno: int,
+                 look_back: Callable[[], float | None]) -> None:
+        """Record a prefiltered line: a candidate if a pattern matches, else maybe progress.
+
+        `look_back` finds a timestamp on earlier lines; called only for candidates.
+        """
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
-            self._progress(info.content, lineno)
+            self.add_progress(info.content, lineno)
             return
         rank = info.rank if info.rank is not None else self.rank
         key = (rank, pattern.id)
@@ -57,13 +62,16 @@ class CycleState:
         self.seen.add(key)
         bucket.append(Candidate(
             rank=rank, node=info.host or self.node, line=lineno,
-            text=raw.rstrip("\r\n")[:_MAX_TEXT], timestamp=ts, pattern=pattern.id,
+            text=raw.rstrip("\r\n")[:_MAX_TEXT],
+            timestamp=info.timestamp if info.timestamp is not None else look_back(),
+            pattern=pattern.id,
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq,
         ))
 
-    def _progress(self, content: str, lineno: int) -> None:
+    def add_progress(self, content: str, lineno: int) -> None:
+        """Count an iteration / step / checkpoint line."""
         step, ckpt = parse_progress(content)
         if step is not None and (self.last_step is None or step > self.last_step):
             self.last_step, self.last_progress_line = step, lineno

@@ -52,6 +52,6 @@ def parse_cycle_marker(text: str) -> int | None:
 def parse_progress(text: str) -> tuple[int | None, bool]:
     """(step number or None, whether a checkpoint was saved) for one line."""
     text = text[:4096]
-    ckpt = CHECKPOINT_RE.search(text) is not None
+    ckpt = "heckpoint" in text and CHECKPOINT_RE.search(text) is not None
     m = PROGRESS_RE.search(text)
     return (int(m.group(1)) if m else None), ckpt

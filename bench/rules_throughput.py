@@ -1,0 +1,163 @@
+# ruff: noqa: E501  (long f-string templates of log lines)
+"""Throughput of the rules engine: file path and streaming path, next to grep.
+
+    python bench/rules_throughput.py [--size-mb 500] [--stream-mb 64] [--dir /tmp]
+
+Generates a multi-rank training log of --size-mb (iteration lines, NCCL INFO, warnings,
+interleaved ranks; a real failure at the end), then reports:
+  * analyze_file over the whole file (tail window off) and with the default 64 MiB tail;
+  * `grep -c -E` with the same keyword alternation (the practical ceiling);
+  * streaming: ns/line of Analyzer.feed, and the overhead of feed on top of writing each line
+    to a file (the agent's tee), on the first --stream-mb of the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from resilience.attribution import Analyzer, analyze_file
+from resilience.attribution.registry import KEYWORDS, PROGRESS_KEYWORDS
+
+MB = 1 << 20
+
+
+def _block(seed: int) -> str:
+    lines = []
+    for i in range(4000):
+        r, it = i % 64, seed * 4000 + i
+        k = i % 20
+        if k == 0:
+            lines.append(f"[rank63]: [2024-10-21 08:10:{i % 60:02d}] iteration {it:8d}/ 5000000 | "
+                         f"consumed samples: {it * 512:12d} | elapsed time per iteration (ms): 1523.4 "
+                         f"| learning rate: 2.998E-04 | lm loss: 2.{it % 10**6:06d}E+00 | loss scale: "
+                         "1.0 | grad norm: 0.913 | number of skipped iterations:   0 |")
+        elif k < 12:
+            lines.append(f"[rank{r}]:node-{r // 8:03d}:{40000 + r}:{40100 + r} [{r % 8}] NCCL INFO "
+                         f"Channel {k:02d}/0 : {r}[{r % 8}] -> {(r + 1) % 64}[{(r + 1) % 8}] via "
+                         "P2P/IPC/read")
+        elif k < 15:
+            lines.append(f"[rank{r}]:/usr/lib/python3.10/site-packages/torch/utils/data/dataloader.py"
+                         ":557: UserWarning: This DataLoader will create 16 worker processes in total.")
+        else:
+            lines.append(f"[rank{r}]: [2024-10-21 08:10:{i % 60:02d},{i % 1000:03d}] INFO data: "
+                         f"loaded shard {it % 9973:05d} in 0.{i % 97:02d}s, queue depth {i % 17}")
+    return "\n".join(lines) + "\n"
+
+
+FAILURE = (
+    "[rank3]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 3.50 GiB. GPU 3 has a "
+    "total capacity of 79.11 GiB of which 1.02 GiB is free.\n"
+    + "".join(f"[rank{r}]:[E1021 08:45:12.1 ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog caught "
+              "collective operation timeout: WorkNCCL(SeqNum=9) ran for 600017 milliseconds before "
+              "timing out.\n" for r in range(64) if r != 3)
+)
+
+
+def generate(path: Path, size: int) -> None:
+    blocks = [_block(s).encode() for s in range(8)]
+    written = 0
+    with path.open("wb") as f:
+        i = 0
+        while written < size:
+            b = blocks[i % len(blocks)]
+            f.write(b)
+            written += len(b)
+            i += 1
+        f.write(FAILURE.encode())
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def bench_file(path: Path) -> list[str]:
+    size = path.stat().st_size
+    lines = int(subprocess.run(["wc", "-l", str(path)], capture_output=True, text=True,
+                               check=True).stdout.split()[0])
+    analyze_file(path, tail_bytes=64 * MB)  # warm the page cache
+    v, dt = _timed(lambda: analyze_file(path, tail_bytes=None))
+    _, dt_tail = _timed(lambda: analyze_file(path))
+    out = [f"file: {size / MB:.0f} MiB, {lines} lines -> {v.action.value}/{v.category.value} "
+           f"ranks={list(v.culprit_ranks)}",
+           f"analyze_file (whole file)    {size / MB / dt:8.1f} MB/s  {lines / dt / 1e6:6.2f} M lines/s"
+           f"  ({dt:.2f} s)",
+           f"analyze_file (64 MiB tail)   {min(size, 64 * MB) / MB / dt_tail:8.1f} MB/s  "
+           f"({dt_tail:.2f} s for the default window)"]
+    grep = shutil.which("grep")
+    if grep:
+        alternation = "|".join(re.escape(k) for k in (*KEYWORDS, *PROGRESS_KEYWORDS))
+        res, dt_g = _timed(lambda: subprocess.run([grep, "-c", "-E", alternation, str(path)],
+                                                  capture_output=True, text=True, check=False))
+        out.append(f"grep -c -E (same keywords)   {size / MB / dt_g:8.1f} MB/s  "
+                   f"{lines / dt_g / 1e6:6.2f} M lines/s  ({res.stdout.strip()} matching lines)")
+    return out
+
+
+def bench_stream(path: Path, stream_bytes: int) -> list[str]:
+    with path.open("rb") as f:
+        data = f.read(stream_bytes)
+    text = data[:data.rfind(b"\n") + 1].decode()
+    lines = text.splitlines(keepends=True)
+    n = len(lines)
+    with tempfile.TemporaryFile("w") as sink:
+        _, t_write = _timed(lambda: [sink.write(line) for line in lines])
+    a = Analyzer()
+    _, t_feed = _timed(lambda: ([a.feed(line) for line in lines], a.digest()))
+    b = Analyzer()
+    with tempfile.TemporaryFile("w") as sink:
+        def tee() -> None:
+            for line in lines:
+                sink.write(line)
+                b.feed(line)
+            b.digest()
+        _, t_tee = _timed(tee)
+    with tempfile.TemporaryFile("w") as sink:
+        def flushing() -> None:
+            for line in lines:
+                sink.write(line)
+                sink.flush()
+        _, t_flush = _timed(flushing)
+    c = Analyzer()
+    raw = text.encode()
+    _, t_bytes = _timed(lambda: ([c.feed_bytes(raw[i:i + 65536]) for i in range(0, len(raw), 65536)],
+                                 c.digest()))
+    ns = 1e9 / n
+    return [f"stream: {len(raw) / MB:.0f} MiB, {n} lines",
+            f"write line to file (buffered)  {t_write * ns:7.0f} ns/line",
+            f"write + flush per line         {t_flush * ns:7.0f} ns/line",
+            f"Analyzer.feed                  {t_feed * ns:7.0f} ns/line",
+            f"write + feed (tee)             {t_tee * ns:7.0f} ns/line  overhead vs buffered "
+            f"write {100 * (t_tee - t_write) / t_write:5.1f} %, vs write+flush "
+            f"{100 * (t_feed) / t_flush:5.1f} %",
+            f"Analyzer.feed_bytes (64 KiB)   {t_bytes * ns:7.0f} ns/line  "
+            f"{len(raw) / MB / t_bytes:8.1f} MB/s"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size-mb", type=int, default=500)
+    p.add_argument("--stream-mb", type=int, default=64)
+    p.add_argument("--dir", default=None, help="where to write the generated log (temp dir)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "multi_rank.log"
+        _, dt = _timed(lambda: generate(path, args.size_mb * MB))
+        print(f"generated {path.stat().st_size / MB:.0f} MiB in {dt:.1f} s "
+              f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+        for line in bench_file(path) + bench_stream(path, args.stream_mb * MB):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
