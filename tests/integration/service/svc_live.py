@@ -23,6 +23,12 @@ NCCL = "[rank{r}]: step 12\n[rank{r}]: Watchdog caught collective operation time
 URL_LINE = re.compile(r"listening on (http://\S+)")
 
 
+def resilience_cmd() -> list[str]:
+    """The installed `resilience` console script (as a user runs it), else ``-m``."""
+    script = Path(sys.executable).parent / "resilience"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "resilience.cli"]
+
+
 def write_cycle(root: Path, cycle: int, ranks: int, oom_rank: int | None) -> list[Path]:
     """``cycle_<c>/rank_<r>.log`` as the agent writes them; one rank OOMs, the rest cascade."""
     folder = root / f"cycle_{cycle}"
@@ -49,7 +55,7 @@ class ServeProcess:
     """`resilience serve ... --port 0` as a user starts it; the URL comes from its stdout."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        cmd = [sys.executable, "-m", "resilience.cli", "serve", "--port", "0",
+        cmd = [*resilience_cmd(), "serve", "--port", "0",
                "--log-level", "warning", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})})

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-from svc_live import ServeProcess, serve_process, write_cycle
+from svc_live import ServeProcess, resilience_cmd, serve_process, write_cycle
 
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RESILIENCE_ATTRSVC_")}
-    return subprocess.run([sys.executable, "-m", "resilience.cli", "serve", *args],
+    return subprocess.run([*resilience_cmd(), "serve", *args],
                           capture_output=True, text=True, timeout=60,
                           env={**full_env, **(env or {})})
 
