@@ -37,6 +37,7 @@ _FLAGS: dict[str, str] = {
     "cache_max_entries": "ledger size bound (default 10000)",
     "cache_max_age": "seconds a ledger entry is kept (default 7 days)",
     "cache_grace": "seconds a verdict is reused without re-checking mtime/size (default 30)",
+    "max_jobs": "(job, cycle) records kept for /jobs and /v1 (default 1000)",
 }
 
 

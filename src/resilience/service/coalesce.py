@@ -9,10 +9,15 @@ in which neither the table nor the ledger knows the answer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
+from resilience.errors import ResilienceError
+
 __all__ = ["Coalescer", "wait_for_result"]
+
+log = logging.getLogger("resilience.service.coalesce")
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -51,8 +56,11 @@ class Coalescer(Generic[K, T]):
     def _done(self, key: K, task: asyncio.Task[T]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # mark retrieved: a fire-and-forget submit may never await it
+        if task.cancelled():
+            return
+        exc = task.exception()  # marks it retrieved: a fire-and-forget submit never awaits it
+        if exc is not None and not isinstance(exc, ResilienceError):
+            log.error("task %r failed unexpectedly", key, exc_info=exc)
 
 
 async def wait_for_result(task: asyncio.Task[T], wait: float) -> T | None:

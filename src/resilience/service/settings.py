@@ -32,6 +32,7 @@ _FIXES: dict[str, str] = {
     "cache_max_entries": "use an integer >= 1",
     "cache_max_age": "use a number of seconds > 0",
     "cache_grace": "use a number of seconds >= 0",
+    "max_jobs": "use an integer >= 1",
 }
 
 
