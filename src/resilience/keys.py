@@ -37,6 +37,14 @@ class Keys:
     def round_slot(self, n: int, slot: int) -> str:
         return self._k(f"round/{n}/slot/{slot}")
 
+    def round_alive(self, n: int, slot: int) -> str:
+        """Keep-alive lease of a joiner waiting for round n to close (wall-clock seconds)."""
+        return self._k(f"round/{n}/alive/{slot}")
+
+    def latest_round(self) -> str:
+        """The newest round the leader has seen open; late joiners start from here."""
+        return self._k("round/latest")
+
     def round_assignment(self, n: int, slot: int) -> str:
         return self._k(f"round/{n}/assignment/{slot}")
 

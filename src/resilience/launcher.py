@@ -81,7 +81,9 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
         log_root=str(paths.root),
     )
     keys = Keys(cfg.rdzv.run_id)
-    rdzv = RendezvousClient(store, keys, node_id, cfg.rdzv.join_timeout)
+    rdzv = RendezvousClient(
+        store, keys, node_id, cfg.rdzv.join_timeout, cfg.rdzv.keep_alive_interval
+    )
     closer = _start_closer(cfg, store, keys, events) if is_leader else None
     wake = threading.Event()
     signals = _Signals(cfg.signals_to_handle, wake)
@@ -122,7 +124,11 @@ def _start_closer(
     master_addr = r.master_addr_for_workers
 
     def on_event(kind: str, fields: dict[str, object]) -> None:
-        log.debug("%s %s", kind, fields)
+        if kind == "node_dead":
+            message = f"round {fields['round']}: node {fields['node']} is dead ({fields['reason']})"
+        else:
+            message = f"round {fields['round']} closed ({fields['outcome']}): {fields['reason']}"
+        events.emit(kind, message, **fields)
 
     # A TCPStore client serialises its calls on one socket, and the agent's join blocks in a
     # server-side wait: the closer needs a connection of its own.
@@ -130,7 +136,12 @@ def _start_closer(
         connect_store(store.host, store.port, r.read_timeout),
         keys,
         BarrierConfig(
-            r.min_nodes, r.max_nodes, cfg.max_restarts, r.join_timeout, r.last_call_timeout
+            r.min_nodes,
+            r.max_nodes,
+            cfg.max_restarts,
+            r.join_timeout,
+            r.last_call_timeout,
+            keep_alive_timeout=r.keep_alive_interval * r.keep_alive_max_attempt,
         ),
         master_addr=master_addr,
         make_worker_store=lambda: host_store(master_addr, 0, r.read_timeout),

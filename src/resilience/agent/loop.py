@@ -72,20 +72,22 @@ class Agent:
         self.policy = PolicyConfig(cfg.max_restarts, cfg.workers.nproc_per_node)
 
     def run(self) -> int:
-        cycle, me = 0, self.me
+        cycle, me = self.rdzv.first_round(), self.me
         while True:
             try:
                 joined = self.rdzv.join(cycle, me)
             except RendezvousGracefulExitError as exc:
                 return self._leave(exc.reason, exc.detail)
             a = joined.assignment
-            if a.is_spare:
-                self.events.emit("spare", f"cycle {cycle}: this node is a hot spare", cycle=cycle)
+            if a is None or a.group_rank is None:
+                self.events.emit(
+                    "spare", f"cycle {cycle}: this node is a hot spare; waiting", cycle=cycle
+                )
                 cycle += 1
                 continue
             me = me.model_copy(update={"prev_group_rank": a.group_rank})
             self._start(a)
-            code = self._monitor(a)
+            code = self._monitor(a, joined.slot)
             if code is not None:
                 return code
             cycle += 1
@@ -123,9 +125,10 @@ class Agent:
             master_port=a.master_port,
         )
 
-    def _monitor(self, a: Assignment) -> int | None:
+    def _monitor(self, a: Assignment, slot: int) -> int | None:
         """Run cycle ``a.cycle_id`` to its end; an exit code, or None to rejoin the next round."""
         cycle, reported = a.cycle_id, False
+        renew_at = time.monotonic() + self.cfg.rdzv.keep_alive_interval
         exits: list[WorkerExit] = []
         while True:
             for e in self.workers.poll():
@@ -146,6 +149,9 @@ class Agent:
             )
             d = decide(obs, cycle, self.policy)
             if d.act is Act.CONTINUE:
+                if time.monotonic() >= renew_at:
+                    self.rdzv.renew(cycle, slot)
+                    renew_at = time.monotonic() + self.cfg.rdzv.keep_alive_interval
                 self.wake.wait(self.cfg.monitor_interval)
                 self.wake.clear()
             elif d.act is Act.LOCAL_SUCCESS:

@@ -48,6 +48,8 @@ class RdzvConfig(_Frozen):
     last_call_timeout: float = Field(30.0, ge=0)
     close_timeout: float = Field(30.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
+    keep_alive_interval: float = Field(5.0, gt=0)
+    keep_alive_max_attempt: int = Field(3, ge=1)
     master_addr_for_workers: str
 
 

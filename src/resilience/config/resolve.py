@@ -24,7 +24,15 @@ from resilience.errors import ConfigError
 
 __all__ = ["resolve"]
 
-RDZV_CONF_KEYS = {"join_timeout", "last_call_timeout", "close_timeout", "read_timeout", "is_host"}
+RDZV_CONF_KEYS = {
+    "join_timeout",
+    "last_call_timeout",
+    "close_timeout",
+    "read_timeout",
+    "keep_alive_interval",
+    "keep_alive_max_attempt",
+    "is_host",
+}
 SUPPORTED_BACKENDS = {"c10d", "static"}
 DEFAULT_C10D_PORT = 29400
 DEFAULT_STATIC_PORT = 29500
@@ -195,19 +203,20 @@ def _resolve_rdzv(args: argparse.Namespace) -> RdzvConfig:
         is_host = None if _is_local(host) else False
     local_addr = args.local_addr or socket.getfqdn()
     try:
-        return RdzvConfig(
-            backend=backend,
-            endpoint_host=host,
-            endpoint_port=port,
-            run_id=run_id,
-            min_nodes=lo,
-            max_nodes=hi,
-            is_host=is_host,
-            node_rank=args.node_rank if backend == "static" else None,
-            local_addr=local_addr,
-            master_addr_for_workers=host,
-            **{k: float(v) for k, v in conf.items()},
-        )
+        fields: dict[str, object] = {
+            "backend": backend,
+            "endpoint_host": host,
+            "endpoint_port": port,
+            "run_id": run_id,
+            "min_nodes": lo,
+            "max_nodes": hi,
+            "is_host": is_host,
+            "node_rank": args.node_rank if backend == "static" else None,
+            "local_addr": local_addr,
+            "master_addr_for_workers": host,
+            **conf,  # strings; pydantic converts and range-checks them
+        }
+        return RdzvConfig.model_validate(fields)
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"invalid --rdzv-conf {args.rdzv_conf!r}: {_first_error(exc)}") from exc
 
@@ -248,11 +257,7 @@ def _signals(text: str) -> tuple[str, ...]:
 
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     for name in names:
-        if (
-            not name.startswith("SIG")
-            or not hasattr(signal, name)
-            or name in {"SIGKILL", "SIGSTOP"}
-        ):
+        if name not in signal.Signals.__members__ or name in {"SIGKILL", "SIGSTOP"}:
             raise ConfigError(
                 f"--signals-to-handle: {name!r} is not a catchable signal name; use e.g. "
                 f"SIGTERM,SIGINT,SIGUSR1"

@@ -30,6 +30,7 @@ class BarrierConfig:
     max_restarts: int
     join_timeout: float
     last_call_timeout: float
+    keep_alive_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ Every agent (leader included) talks to the store only through :class:`Rendezvous
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from resilience.errors import RendezvousGracefulExitError, RendezvousTimeoutError
@@ -27,15 +29,29 @@ __all__ = ["JoinResult", "RendezvousClient"]
 @dataclass(frozen=True)
 class JoinResult:
     slot: int
-    assignment: Assignment
+    assignment: Assignment | None  # None: not active this round (spare, or joined too late)
+
+    @property
+    def active(self) -> bool:
+        return self.assignment is not None and self.assignment.group_rank is not None
 
 
 class RendezvousClient:
-    def __init__(self, store: Store, keys: Keys, node_id: str, join_timeout: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        node_id: str,
+        join_timeout: float,
+        keep_alive_interval: float = 5.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.keys = keys
         self.node_id = node_id
         self.join_timeout = join_timeout
+        self.keep_alive_interval = keep_alive_interval
+        self.wall_clock = wall_clock
 
     # -- rounds ----------------------------------------------------------------------------
     def open_round(self, n: int, reason: str) -> None:
@@ -48,30 +64,50 @@ class RendezvousClient:
         """One store ``check``: the monitor tick's only store call."""
         return self.store.check([self.keys.round_open(n)])
 
+    def first_round(self) -> int:
+        """The round a starting agent joins: the latest open one, or the next if it closed."""
+        key = self.keys.latest_round()
+        if not self.store.check([key]):
+            return 0
+        n = int(self.store.get(key))
+        return n + 1 if self.store.check([self.keys.round_closed(n)]) else n
+
     def join(self, n: int, me: Participant) -> JoinResult:
         """Join round n and block until the leader closes it.
 
-        Raises RendezvousGracefulExitError when the job is closed, RendezvousTimeoutError when
-        the round does not open or close within the join timeout.
+        Waiting for the round to *open* has no deadline (a hot spare waits for as long as the
+        job trains; a closed job always opens the next round to wake it). While waiting for
+        the *close*, the joiner renews a keep-alive lease so the leader can tell a node that
+        died after joining from one that is merely waiting. Raises RendezvousGracefulExitError
+        when the job is closed, RendezvousTimeoutError when the round does not close in time.
         """
-        if not self.store.wait([self.keys.round_open(n)], self.join_timeout):
-            raise RendezvousTimeoutError(
-                f"round {n} did not open within join_timeout={self.join_timeout:g}s"
-            )
+        while not self.store.wait([self.keys.round_open(n)], 60.0):
+            pass
         self._raise_if_shutdown()
         slot = self.store.add(self.keys.round_joined(n), 1) - 1
-        self.store.set(self.keys.round_slot(n, slot), encode(me))
-        if not self.store.wait([self.keys.round_closed(n)], self.join_timeout):
-            raise RendezvousTimeoutError(
-                f"round {n} did not close within join_timeout={self.join_timeout:g}s "
-                f"(is the leader at the rendezvous endpoint alive?)"
-            )
+        self.store.multi_set(
+            [self.keys.round_slot(n, slot), self.keys.round_alive(n, slot)],
+            [encode(me), repr(self.wall_clock())],
+        )
+        deadline = time.monotonic() + self.join_timeout
+        while not self.store.wait([self.keys.round_closed(n)], self.keep_alive_interval):
+            if time.monotonic() > deadline:
+                raise RendezvousTimeoutError(
+                    f"round {n} did not close within join_timeout={self.join_timeout:g}s "
+                    f"(is the leader at the rendezvous endpoint alive?)"
+                )
+            self.renew(n, slot)
         closed = decode(CloseRecord, self.store.get(self.keys.round_closed(n)))
         if closed.outcome != "assigned":
             self._raise_if_shutdown()
-        return JoinResult(
-            slot, decode(Assignment, self.store.get(self.keys.round_assignment(n, slot)))
-        )
+        key = self.keys.round_assignment(n, slot)
+        if not self.store.check([key]):  # joined after the close, or declared dead
+            return JoinResult(slot, None)
+        return JoinResult(slot, decode(Assignment, self.store.get(key)))
+
+    def renew(self, n: int, slot: int) -> None:
+        """Renew this node's keep-alive lease for round n (any new value will do)."""
+        self.store.set(self.keys.round_alive(n, slot), repr(self.wall_clock()))
 
     # -- job end ---------------------------------------------------------------------------
     def read_shutdown(self) -> ShutdownRecord | None:

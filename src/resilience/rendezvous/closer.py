@@ -18,6 +18,7 @@ from resilience.keys import Keys
 from resilience.records import (
     Assignment,
     CloseRecord,
+    OpenRecord,
     Participant,
     ShutdownReason,
     ShutdownRecord,
@@ -31,6 +32,7 @@ from resilience.rendezvous.barrier import (
     assign_ranks,
     decide_close,
 )
+from resilience.rendezvous.liveness import LeaseTracker
 from resilience.store import Store, TorchStore
 
 __all__ = ["RoundCloser"]
@@ -44,6 +46,7 @@ class _Progress:
 
     prev_ranks: dict[str, int] = field(default_factory=dict)
     last_joined: int = 0
+    active_slots: dict[int, str] = field(default_factory=dict)  # slot -> node of last close
     worker_stores: list[TorchStore] = field(default_factory=list)
 
 
@@ -58,13 +61,15 @@ class RoundCloser:
         on_event: Callable[[str, dict[str, object]], None],
         tick: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.keys, self.cfg = store, keys, cfg
         self.master_addr = master_addr
         self.make_worker_store = make_worker_store
         self.on_event = on_event
-        self.tick, self.clock = tick, clock
+        self.tick, self.clock, self.wall_clock = tick, clock, wall_clock
         self.progress = _Progress()
+        self.leases = LeaseTracker(cfg.keep_alive_timeout)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resilience-closer", daemon=True)
 
@@ -88,55 +93,101 @@ class RoundCloser:
                 if not self._close_round(n):
                     return
                 n += 1
-        except ResilienceError as exc:
-            log.error("round closer stopped: %s", exc)
+        except (ResilienceError, ValueError) as exc:
+            # Never leave the agents waiting for a round nobody will close.
+            log.error("round closer failed in round %d: %s", n, exc)
+            self._close_shutdown(n, ShutdownReason.FAILED, f"leader's round closer failed: {exc}")
 
     def _wait_open(self, n: int) -> bool:
+        """Wait for round n to open; meanwhile watch the leases of cycle n-1's active nodes."""
         key = self.keys.round_open(n)
+        interval = self.cfg.keep_alive_timeout / 3
         while not self._stop.is_set():
-            if self.store.wait([key], 0.5):
+            if self.store.wait([key], interval):
                 return True
+            lost = self._poll_leases(n - 1, self.progress.active_slots)
+            if lost:
+                detail = f"no keep-alive for more than {self.cfg.keep_alive_timeout:g}s"
+                self.on_event("node_dead", {"round": n - 1, "node": lost[0], "reason": detail})
+                opened = OpenRecord(opened_by="leader", reason=f"node {lost[0]} lost: {detail}")
+                self.store.compare_set(key, "", encode(opened))
         return False
+
+    def _poll_leases(self, n: int, slots: dict[int, str]) -> list[str]:
+        """Read the leases of ``slots`` of round n; node ids whose lease went stale."""
+        if n < 0 or not slots:
+            return []
+        order = sorted(slots)
+        now = self.clock()
+        for i, raw in zip(
+            order, self.store.multi_get([self.keys.round_alive(n, i) for i in order]), strict=True
+        ):
+            self.leases.observe(i, raw, now)
+        return [slots[i] for i in self.leases.stale(order, now)]
 
     def _close_round(self, n: int) -> bool:
         """Close round n; False when the job is over."""
-        opened_at, min_reached_at = self.clock(), None
-        participants: list[Participant] = []
+        self.store.set(self.keys.latest_round(), str(n))
+        self.leases = LeaseTracker(self.cfg.keep_alive_timeout)
+        opened_at, min_reached_at, next_lease_poll = self.clock(), None, 0.0
+        slots: dict[int, Participant] = {}  # live joiners by slot
+        seen = 0
         while not self._stop.is_set():
             joined = self.store.add(self.keys.round_joined(n), 0)
-            if joined > len(participants):
-                participants += self._read_slots(n, len(participants), joined)
+            if joined > seen:
+                slots.update(self._read_slots(n, seen, joined))
+                seen = joined
             now = self.clock()
-            if min_reached_at is None and len(participants) >= self.cfg.min_nodes:
+            if now >= next_lease_poll:
+                self._poll_leases(n, {i: p.node_id for i, p in slots.items()})
+                next_lease_poll = now + self.cfg.keep_alive_timeout / 3
+            if min_reached_at is None and len(slots) >= self.cfg.min_nodes:
                 min_reached_at = now
-            view = RoundView(
-                round=n,
-                joined=len(participants),
-                opened_at=opened_at,
-                min_reached_at=min_reached_at,
-                prev_active=frozenset(self.progress.prev_ranks),
-                joined_ids=frozenset(p.node_id for p in participants),
-                shutdown=self._shutdown(),
-            )
-            decision = decide_close(view, now, self.cfg)
+            decision = decide_close(self._view(n, slots, opened_at, min_reached_at), now, self.cfg)
             if decision.action is CloseAction.WAIT:
                 self._stop.wait(self.tick)
                 continue
-            # Agents of the last closed round still have to read the outcome (exit barrier).
-            self.progress.last_joined = max(joined, self.progress.last_joined)
+            if decision.action is CloseAction.CLOSE and self._drop_dead(n, slots, now):
+                min_reached_at = now if len(slots) >= self.cfg.min_nodes else None
+                continue
             if decision.action is CloseAction.SHUTDOWN:
+                # Everyone of the last closed round and of this one must read the outcome.
+                self.progress.last_joined = max(len(slots), self.progress.last_joined)
                 self._close_shutdown(n, decision.shutdown or ShutdownReason.FAILED, decision.reason)
                 return False
-            self._close_assigned(n, participants, decision.reason)
+            self._close_assigned(n, slots, decision.reason)
             return True
         return False
 
-    def _read_slots(self, n: int, start: int, stop: int) -> list[Participant]:
+    def _view(
+        self, n: int, slots: dict[int, Participant], opened_at: float, min_at: float | None
+    ) -> RoundView:
+        return RoundView(
+            round=n,
+            joined=len(slots),
+            opened_at=opened_at,
+            min_reached_at=min_at,
+            prev_active=frozenset(self.progress.prev_ranks),
+            joined_ids=frozenset(p.node_id for p in slots.values()),
+            shutdown=self._shutdown(),
+        )
+
+    def _drop_dead(self, n: int, slots: dict[int, Participant], now: float) -> bool:
+        """Remove joiners whose keep-alive lease went stale; True if any was removed."""
+        dead = self.leases.stale(sorted(slots), now)
+        for i in dead:
+            node = slots.pop(i).node_id
+            reason = f"no keep-alive for {self.leases.silent_for(i, now):.1f}s"
+            self.on_event("node_dead", {"round": n, "node": node, "reason": reason})
+        return bool(dead)
+
+    def _read_slots(self, n: int, start: int, stop: int) -> dict[int, Participant]:
         keys = [self.keys.round_slot(n, i) for i in range(start, stop)]
-        # A joiner adds before it writes its slot; wait briefly for the write to land.
+        # A joiner adds before it writes its slot; wait for the write to land.
         if not self.store.wait(keys, self.cfg.join_timeout):
             raise ResilienceError(f"round {n}: slots {start}..{stop - 1} were never written")
-        return [decode(Participant, raw) for raw in self.store.multi_get(keys)]
+        raws = self.store.multi_get(keys)
+        return {start + i: decode(Participant, raw) for i, raw in enumerate(raws)}
 
     def _shutdown(self) -> ShutdownRecord | None:
         key = self.keys.shutdown()
@@ -145,16 +196,17 @@ class RoundCloser:
     def _close_shutdown(self, n: int, reason: ShutdownReason, detail: str) -> None:
         record = ShutdownRecord(reason=reason, detail=detail, by="leader")
         self.store.compare_set(self.keys.shutdown(), "", encode(record))
-        self.store.compare_set(
-            self.keys.round_open(n + 1), "", '{"opened_by":"leader","reason":"shutdown"}'
-        )
+        wake = OpenRecord(opened_by="leader", reason=f"job closed: {reason.value}")
+        self.store.compare_set(self.keys.round_open(n + 1), "", encode(wake))
         self.store.set(
             self.keys.round_closed(n),
             encode(CloseRecord(outcome="shutdown", participants=self.progress.last_joined)),
         )
         self.on_event("round_closed", {"round": n, "outcome": "shutdown", "reason": detail})
 
-    def _close_assigned(self, n: int, participants: list[Participant], reason: str) -> None:
+    def _close_assigned(self, n: int, slots: dict[int, Participant], reason: str) -> None:
+        order = sorted(slots)
+        participants = [slots[i] for i in order]
         ranks = assign_ranks(participants, self.cfg.min_nodes, self.progress.prev_ranks)
         active = sorted((r, p) for r, p in zip(ranks, participants, strict=True) if r is not None)
         offsets, total = {}, 0
@@ -176,14 +228,17 @@ class RoundCloser:
             for r in ranks
         ]
         self.store.multi_set(
-            [self.keys.round_assignment(n, i) for i in range(len(records))],
-            [encode(a) for a in records],
+            [self.keys.round_assignment(n, i) for i in order], [encode(a) for a in records]
         )
         self.progress.prev_ranks = {p.node_id: r for r, p in active}
-        self.store.set(
-            self.keys.round_closed(n),
-            encode(CloseRecord(outcome="assigned", participants=len(participants))),
-        )
+        self.progress.active_slots = {
+            i: p.node_id
+            for i, p, r in zip(order, participants, ranks, strict=True)
+            if r is not None
+        }
+        self.progress.last_joined = len(participants)
+        closed = CloseRecord(outcome="assigned", participants=len(participants))
+        self.store.set(self.keys.round_closed(n), encode(closed))
         self.on_event(
             "round_closed",
             {

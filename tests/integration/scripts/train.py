@@ -1,7 +1,8 @@
 """A tiny gloo training script driven by flags, used by the integration tests and benches.
 
 --fail-cycles 0,1   cycles in which --fail-rank fails ("all" = every cycle)
---mode exit|sigkill|keyerror|hang    how it fails (hang: every rank sleeps forever)
+--mode exit|sigkill|keyerror|hang|loop   how it fails (hang: every rank sleeps forever;
+                    loop: every rank all-reduces forever, so it fails when a peer dies)
 --pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
 """
 
@@ -36,6 +37,10 @@ failing = args.fail_cycles == "all" or str(cycle) in args.fail_cycles.split(",")
 if args.mode == "hang" and failing:
     while True:
         time.sleep(1)
+if args.mode == "loop" and failing:
+    while True:
+        dist.all_reduce(t)
+        time.sleep(0.05)
 if failing and rank == args.fail_rank:
     print(f"rank {rank} failing in cycle {cycle} ({args.mode})", file=sys.stderr, flush=True)
     if args.mode == "sigkill":

@@ -323,12 +323,6 @@ def test_config_errors_are_one_line_and_name_the_problem(
         assert needle in message
 
 
-@pytest.mark.xfail(
-    reason="resolve._signals accepts any signal-module attribute starting with 'SIG', so "
-    "SIG_DFL/SIG_IGN/SIG_BLOCK pass; launch() then crashes in signal.signal(0, ...) "
-    "(or silently handles SIGHUP for SIG_IGN)",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["SIG_DFL", "SIG_IGN", "SIG_BLOCK", "SIG_SETMASK"])
 def test_signals_to_handle_rejects_names_that_are_not_signals(name: str) -> None:
     with pytest.raises(ConfigError, match="is not a catchable signal name"):

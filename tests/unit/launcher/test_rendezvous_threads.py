@@ -345,12 +345,6 @@ def test_late_joiner_of_a_closed_round_is_not_active(start_job: Callable[..., Jo
     assert late.assignment is None or late.assignment.group_rank is None
 
 
-@pytest.mark.xfail(
-    reason="RoundCloser._run catches ResilienceError, logs it and ends the thread: one "
-    "malformed (or never written) slot kills the leader's closer, and every agent then "
-    "waits join_timeout for a close that never comes",
-    strict=True,
-)
 def test_a_malformed_slot_does_not_leave_the_round_open_forever(
     start_job: Callable[..., Job],
 ) -> None:

@@ -1,0 +1,67 @@
+"""Three ftrun agents on loopback with --nnodes 2:3: one is a hot spare."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from conftest import TRAIN, events, free_port, wait_for
+
+
+def _start(tmp_path: Path, *train_args: str) -> list[subprocess.Popen[str]]:
+    port, ftrun = free_port(), shutil.which("ftrun")
+    assert ftrun
+    procs = []
+    for node in range(3):
+        conf = (f"is_host={int(node == 0)},join_timeout=120,last_call_timeout=1,"
+                "keep_alive_interval=0.5,keep_alive_max_attempt=4")
+        procs.append(subprocess.Popen(
+            [ftrun, "--nnodes", "2:3", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+             "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "spares",
+             "--rdzv-conf", conf, "--max-restarts", "2",
+             "--log-dir", str(tmp_path / f"node{node}"), str(TRAIN), *train_args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        ))
+        if node == 0:  # the leader first, so the others find its store at once
+            wait_for(lambda: bool(events(tmp_path / "node0")), 60, "the leader to start")
+    return procs
+
+
+def _kinds(tmp_path: Path, node: int) -> list[object]:
+    return [e["event"] for e in events(tmp_path / f"node{node}")]
+
+
+def _reap(procs: list[subprocess.Popen[str]]) -> list[int | None]:
+    try:
+        for p in procs:
+            p.communicate(timeout=180)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    return [p.returncode for p in procs]
+
+
+def test_success_makes_spares_exit_0(tmp_path: Path) -> None:
+    codes = _reap(_start(tmp_path))
+    assert codes == [0, 0, 0]
+    spares = [n for n in range(3) if "spare" in _kinds(tmp_path, n)]
+    assert len(spares) == 1
+    assert "cycle_started" not in _kinds(tmp_path, spares[0])
+
+
+def test_killed_agent_is_replaced_by_the_spare(tmp_path: Path) -> None:
+    procs = _start(tmp_path, "--fail-cycles", "0", "--mode", "loop")
+    wait_for(lambda: sum("cycle_started" in _kinds(tmp_path, n) for n in range(3)) == 2
+             and any("spare" in _kinds(tmp_path, n) for n in range(3)), 90, "cycle 0 to run")
+    victim = next(n for n in (1, 2) if "cycle_started" in _kinds(tmp_path, n))
+    spare = 3 - victim
+    procs[victim].kill()
+    codes = _reap(procs)
+    assert codes[0] == 0 and codes[spare] == 0 and codes[victim] == -signal.SIGKILL
+    started = [e for e in events(tmp_path / f"node{spare}") if e["event"] == "cycle_started"]
+    assert [e["cycle"] for e in started] == [1]
