@@ -12,17 +12,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from resilience.agent.analysis import NodeAnalysis
 from resilience.agent.events import EventLog
 from resilience.agent.logs import ConsoleSink
 from resilience.agent.loop import Agent, RunPaths
 from resilience.agent.workers import SubprocessWorkers
+from resilience.attribution import DEFAULT_POLICY, Policy, load_policy
 from resilience.config.models import LaunchConfig
+from resilience.decide import AttributionGate
 from resilience.errors import StoreError
 from resilience.keys import Keys
 from resilience.records import Participant
 from resilience.rendezvous.barrier import BarrierConfig
 from resilience.rendezvous.client import RendezvousClient
 from resilience.rendezvous.closer import RoundCloser
+from resilience.sources.base import AttributionSource
+from resilience.sources.http import HttpSource
 from resilience.store import TorchStore, connect_store, host_store
 
 __all__ = ["launch"]
@@ -66,7 +71,21 @@ def _open_store(cfg: LaunchConfig) -> tuple[TorchStore, bool]:
     return connect_store(r.endpoint_host, r.endpoint_port, r.read_timeout), False
 
 
+def _policy(cfg: LaunchConfig) -> Policy:
+    path = cfg.ft.attribution.policy
+    return load_policy(path) if path is not None else DEFAULT_POLICY  # PolicyError: exit 2
+
+
+def _sources(cfg: LaunchConfig) -> list[AttributionSource]:
+    a = cfg.ft.attribution
+    return [
+        HttpSource(url, name=f"http:{url}", read_timeout=min(5.0, a.timeout), deadline=a.timeout)
+        for url in a.http_url
+    ]
+
+
 def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
+    policy = _policy(cfg)
     log_dir = cfg.log_dir or Path(tempfile.mkdtemp(prefix="resilience_"))
     store, is_leader = _open_store(cfg)
     node_id = f"{cfg.rdzv.local_addr}_{os.getpid()}"
@@ -84,10 +103,11 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
     rdzv = RendezvousClient(
         store, keys, node_id, cfg.rdzv.join_timeout, cfg.rdzv.keep_alive_interval
     )
-    closer = _start_closer(cfg, store, keys, events) if is_leader else None
+    closer = _start_closer(cfg, store, keys, events, policy) if is_leader else None
     wake = threading.Event()
     signals = _Signals(cfg.signals_to_handle, wake)
-    workers = SubprocessWorkers(ConsoleSink())
+    analysis = NodeAnalysis(cfg.rdzv.local_addr) if cfg.ft.attribution.rules else None
+    workers = SubprocessWorkers(ConsoleSink(), analysis.hook if analysis else None)
     me = Participant(
         node_id=node_id,
         host=cfg.rdzv.local_addr,
@@ -106,6 +126,7 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
         wake,
         pending_signal=lambda: signals.received,
         exit_barrier=(lambda: _exit_barrier(rdzv, closer, cfg)) if closer else (lambda: None),
+        analysis=analysis,
     )
     try:
         return agent.run()
@@ -118,7 +139,7 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
 
 
 def _start_closer(
-    cfg: LaunchConfig, store: TorchStore, keys: Keys, events: EventLog
+    cfg: LaunchConfig, store: TorchStore, keys: Keys, events: EventLog, policy: Policy
 ) -> RoundCloser:
     r = cfg.rdzv
     master_addr = r.master_addr_for_workers
@@ -126,14 +147,25 @@ def _start_closer(
     def on_event(kind: str, fields: dict[str, object]) -> None:
         if kind == "node_dead":
             message = f"round {fields['round']}: node {fields['node']} is dead ({fields['reason']})"
+        elif kind in ("excluded", "exclude_skipped"):
+            message = f"round {fields['round']}: {kind} {fields['hosts']}: {fields['reason']}"
+            if kind == "excluded":
+                hosts = ",".join(str(h) for h in fields["hosts"])  # type: ignore[attr-defined]
+                (events.path.parent / "excluded_nodes.txt").write_text(hosts + "\n")
         else:
             message = f"round {fields['round']} closed ({fields['outcome']}): {fields['reason']}"
         events.emit(kind, message, **fields)
 
     # A TCPStore client serialises its calls on one socket, and the agent's join blocks in a
-    # server-side wait: the closer needs a connection of its own.
+    # server-side wait: the closer (and the gate it calls) needs a connection of its own.
+    closer_store = connect_store(store.host, store.port, r.read_timeout)
+    a = cfg.ft.attribution
+    sources = _sources(cfg)
+    gate = None
+    if a.rules or sources:
+        gate = AttributionGate(closer_store, keys, a, policy, sources, events.emit)
     closer = RoundCloser(
-        connect_store(store.host, store.port, r.read_timeout),
+        closer_store,
         keys,
         BarrierConfig(
             r.min_nodes,
@@ -146,6 +178,7 @@ def _start_closer(
         master_addr=master_addr,
         make_worker_store=lambda: host_store(master_addr, 0, r.read_timeout),
         on_event=on_event,
+        gate=gate,
     )
     closer.start()
     RendezvousClient(store, keys, "leader", r.join_timeout).open_round(0, "job start")

@@ -69,6 +69,7 @@ class Assignment(_Record):
     master_addr: str
     master_port: int
     restart_count: int
+    excluded: bool = False  # attribution blamed this node's hardware: leave the job
 
     @property
     def is_spare(self) -> bool:
@@ -112,6 +113,7 @@ class FailureRecord(_Record):
     exits: list[WorkerExit]
     log_paths: list[str]
     detected_at: float
+    digests: list[str] = Field(default_factory=list)  # resilience.digest/1 JSON, one per rank
 
 
 R = TypeVar("R", bound=_Record)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 __all__ = ["main"]
 
@@ -18,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from resilience.config import build_parser, resolve
     from resilience.errors import ConfigError, ResilienceError
 
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"resilience\.")
+    warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
         cfg = resolve(args, env)
@@ -29,9 +33,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return launch(cfg, env)
+    except ConfigError as exc:  # e.g. a bad attribution policy file
+        sys.stderr.write(f"ftrun: error: {exc}\n")
+        return 2
     except ResilienceError as exc:
         sys.stderr.write(f"ftrun: error: {exc}\n")
         return 1
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    sys.stderr.write(f"ftrun: {category.__name__}: {message}\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from resilience.agent.analysis import NodeAnalysis
 from resilience.agent.env import worker_env
 from resilience.agent.events import EventLog
 from resilience.agent.policy import Act, Observation, PolicyConfig, decide, describe_exit
@@ -65,11 +66,14 @@ class Agent:
         wake: threading.Event,
         pending_signal: Callable[[], int | None],
         exit_barrier: Callable[[], None] = lambda: None,
+        analysis: NodeAnalysis | None = None,
     ) -> None:
         self.cfg, self.rdzv, self.workers, self.events = cfg, rdzv, workers, events
         self.me, self.paths, self.base_env = me, paths, base_env
         self.wake, self.pending_signal, self.exit_barrier = wake, pending_signal, exit_barrier
         self.policy = PolicyConfig(cfg.max_restarts, cfg.workers.nproc_per_node)
+        self.analysis = analysis
+        self.timeline: list[dict[str, object]] = []
 
     def run(self) -> int:
         cycle, me = self.rdzv.first_round(), self.me
@@ -79,6 +83,8 @@ class Agent:
             except RendezvousGracefulExitError as exc:
                 return self._leave(exc.reason, exc.detail)
             a = joined.assignment
+            if a is not None and a.excluded:
+                return self._excluded(cycle)
             if a is None or a.group_rank is None:
                 self.events.emit(
                     "spare", f"cycle {cycle}: this node is a hot spare; waiting", cycle=cycle
@@ -113,7 +119,10 @@ class Agent:
                     console_stderr=shown and not redirect & 2,
                 )
             )
+        if self.analysis is not None:
+            self.analysis.start_cycle(c, range(a.rank_offset, a.rank_offset + w.nproc_per_node))
         self.workers.start(launches)
+        self.timeline.append({"cycle": c, "start": time.monotonic(), "ranks": len(launches)})
         first, last = a.rank_offset, a.rank_offset + w.nproc_per_node - 1
         self.events.emit(
             "cycle_started",
@@ -156,25 +165,32 @@ class Agent:
                 self.wake.clear()
             elif d.act is Act.LOCAL_SUCCESS:
                 reported = True
+                self._end_cycle(cycle, "succeeded")
                 self.events.emit("local_success", f"cycle {cycle}: {d.reason}", cycle=cycle)
                 self.rdzv.report_success(cycle, a.group_world_size)
             elif d.act is Act.RESTART:
                 self._record_failure(cycle, exits)
                 self.rdzv.open_round(cycle + 1, d.reason)
                 self.events.emit("restart", f"cycle {cycle} failed: {d.reason}", cycle=cycle)
-                self._stop_workers(cycle)
+                exits += self._stop_workers(cycle)
+                self._record_failure(cycle, exits)  # now with the survivors' last words
+                self._end_cycle(cycle, d.reason)
                 return None
             elif d.act is Act.EXHAUSTED:
                 self._record_failure(cycle, exits)
                 self.rdzv.shutdown(ShutdownReason.RESTARTS_EXHAUSTED, d.reason, cycle)
                 self._stop_workers(cycle)
+                self._end_cycle(cycle, d.reason)
                 return self._leave(ShutdownReason.RESTARTS_EXHAUSTED.value, d.reason)
             elif d.act is Act.REJOIN:
                 record = self.rdzv.read_shutdown()
-                self._stop_workers(cycle)
+                exits += self._stop_workers(cycle)
                 if record is not None:
+                    self._end_cycle(cycle, f"job closed: {record.reason.value}")
                     return self._leave(record.reason.value, record.detail)
+                self._record_failure(cycle, exits)
                 self.events.emit("rejoin", f"cycle {cycle}: {d.reason}; rejoining", cycle=cycle)
+                self._end_cycle(cycle, d.reason)
                 return None
             else:  # SIGNALLED
                 sig = obs.signal or 15
@@ -185,15 +201,35 @@ class Agent:
                 self._leave(ShutdownReason.FAILED.value, d.reason)
                 return 128 + sig
 
-    def _stop_workers(self, cycle: int) -> None:
-        if self.workers.running():
-            t0 = time.monotonic()
-            stopped = self.workers.stop(self.cfg.stop_timeout)
-            self.events.emit(
-                "workers_stopped",
-                f"cycle {cycle}: stopped {len(stopped)} workers in {time.monotonic() - t0:.3f}s",
-                cycle=cycle,
-            )
+    def _stop_workers(self, cycle: int) -> list[WorkerExit]:
+        if not self.workers.running():
+            return []
+        t0 = time.monotonic()
+        stopped = self.workers.stop(self.cfg.stop_timeout)
+        self.events.emit(
+            "workers_stopped",
+            f"cycle {cycle}: stopped {len(stopped)} workers in {time.monotonic() - t0:.3f}s",
+            cycle=cycle,
+        )
+        return stopped
+
+    def _end_cycle(self, cycle: int, outcome: str) -> None:
+        if self.timeline and self.timeline[-1]["cycle"] == cycle:
+            self.timeline[-1].update(end=time.monotonic(), outcome=outcome)
+
+    def _excluded(self, cycle: int) -> int:
+        path = self.paths.root / "excluded_nodes.txt"
+        path.write_text(self.me.host + "\n")
+        code = self.cfg.ft.excluded_exit_code
+        self.events.emit(
+            "excluded",
+            f"cycle {cycle}: attribution excluded this node ({self.me.host}); "
+            f"exit code {code}; SLURM: --exclude=$(cat {path})",
+            cycle=cycle,
+            exit_code=code,
+        )
+        self.rdzv.ack_exit()
+        return code
 
     def _record_failure(self, cycle: int, exits: list[WorkerExit]) -> None:
         record = FailureRecord(
@@ -201,8 +237,9 @@ class Agent:
             host=self.me.host,
             cycle_id=cycle,
             exits=exits,
-            log_paths=[str(self.paths.rank_log(cycle, e.rank)) for e in exits],
+            log_paths=[str(self.paths.rank_log(cycle, r)) for r in sorted({e.rank for e in exits})],
             detected_at=time.time(),
+            digests=self.analysis.digests_json() if self.analysis is not None else [],
         )
         self.rdzv.store.set(self.rdzv.keys.cycle_failure(cycle, self.me.node_id), encode(record))
 
@@ -216,5 +253,22 @@ class Agent:
             exit_code=code,
         )
         self.rdzv.ack_exit()
+        self._print_timeline()
         self.exit_barrier()
         return code
+
+    def _print_timeline(self) -> None:
+        """A short table of this node's cycles, with the leader's verdict where there is one."""
+        if not self.timeline:
+            return
+        rows = ["cycle  seconds  outcome"]
+        for t in self.timeline:
+            c = int(str(t["cycle"]))
+            secs = float(str(t.get("end", time.monotonic()))) - float(str(t["start"]))
+            rows.append(f"{c:>5}  {secs:7.1f}  {t.get('outcome', 'running')}")
+            verdict = self.rdzv.read_verdict(c)
+            if verdict:
+                rows.append(f"{'':>5}  {'':>7}  verdict: {verdict}")
+        self.events.emit(
+            "timeline", "cycles of this node:\n" + "\n".join(rows), cycles=self.timeline
+        )

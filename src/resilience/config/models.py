@@ -3,14 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FaultToleranceConfig", "LaunchConfig", "RdzvConfig", "WorkerConfig"]
+__all__ = [
+    "AttributionConfig",
+    "FaultToleranceConfig",
+    "LaunchConfig",
+    "RdzvConfig",
+    "WorkerConfig",
+]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AttributionConfig(_Frozen):
+    """The ``fault_tolerance.attribution:`` block; flags ``--ft-attribution-<field>``."""
+
+    rules: bool = Field(
+        True, description="run the embedded rules engine (offline, no API key) on every failure"
+    )
+    http_url: tuple[str, ...] = Field(
+        (),
+        description="attribution service base URL (`resilience serve`); repeatable. "
+        "--ft-attrsvc-url URL is the same",
+    )
+    timeout: float = Field(
+        30.0, gt=0, description="seconds one source may take before its answer is ignored"
+    )
+    decision_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="seconds after a failure the leader waits for verdicts before restarting "
+        "anyway (overlaps teardown and rendezvous; must be <= join_timeout)",
+    )
+    dry_run: bool = Field(False, description="compute, log and post verdicts, but always RESTART")
+    aggregation: Literal["any", "all"] = Field(
+        "any", description="any: one STOP stops; all: every answering source must say STOP"
+    )
+    policy: Path | None = Field(
+        None, description="YAML/JSON file overriding the category -> action table"
+    )
+    repeat_limit: int | None = Field(
+        None,
+        ge=1,
+        description="STOP after the same root repeats this many cycles with no "
+        "progress (default: the policy's, 2)",
+    )
 
 
 class FaultToleranceConfig(_Frozen):
@@ -26,12 +68,20 @@ class FaultToleranceConfig(_Frozen):
         description="exit code of ftrun when the job is stopped on purpose (attribution STOP, "
         "no progress); 3..125 so it never collides with 0/1/2 or 128+signal",
     )
+    excluded_exit_code: int = Field(
+        94,
+        ge=3,
+        le=125,
+        description="exit code of an agent whose node attribution excluded (faulty hardware); "
+        "the job goes on with a spare",
+    )
     workers_stop_timeout: float | None = Field(
         None,
         gt=0,
         description="seconds between SIGTERM and SIGKILL when stopping workers "
         "(default: --shutdown-timeout, else TORCH_ELASTIC_SHUTDOWN_TIMEOUT, else 30)",
     )
+    attribution: AttributionConfig = AttributionConfig()
 
 
 class RdzvConfig(_Frozen):

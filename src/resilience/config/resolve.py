@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import socket
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from resilience.config.models import FaultToleranceConfig, LaunchConfig, RdzvConfig
-from resilience.config.parser import FT_ENV_PREFIX, ft_flag
+from resilience.config.parser import FT_ENV_PREFIX, ft_dest, ft_env, ft_flag, ft_leaves
 from resilience.config.workers import worker_config
 from resilience.config.yaml_source import load_ft_block
 from resilience.errors import ConfigError
@@ -41,9 +42,16 @@ DEFAULT_STATIC_PORT = 29500
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> LaunchConfig:
     _reject_unsupported(args)
     ft = _resolve_ft(args, env)
+    rdzv = _resolve_rdzv(args)
+    if ft.attribution.decision_timeout > rdzv.join_timeout:
+        raise ConfigError(
+            f"--ft-attribution-decision-timeout {ft.attribution.decision_timeout:g} must be <= "
+            f"the rendezvous join_timeout {rdzv.join_timeout:g}; lower it or raise "
+            f"--rdzv-conf join_timeout"
+        )
     stop_timeout = ft.workers_stop_timeout or _stop_timeout(args, env)
     return LaunchConfig(
-        rdzv=_resolve_rdzv(args),
+        rdzv=rdzv,
         workers=worker_config(args, env),
         ft=ft,
         max_restarts=_non_negative_int("--max-restarts", args.max_restarts),
@@ -79,37 +87,79 @@ def _reject_unsupported(args: argparse.Namespace) -> None:
 def _ft_sources(
     args: argparse.Namespace, env: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merged raw values and, for each, where it came from (for error messages)."""
+    """Merged raw values by dotted name and, for each, where it came from (for errors)."""
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     cfg_path = args.ft_cfg_path or env.get(FT_ENV_PREFIX + "CFG_PATH")
     if cfg_path:
-        for key, value in load_ft_block(Path(cfg_path)).items():
+        block = load_ft_block(Path(cfg_path))
+        nested = block.pop("attribution", None) or {}
+        if not isinstance(nested, dict):
+            raise ConfigError(
+                f"{cfg_path}: fault_tolerance.attribution must be a mapping of settings"
+            )
+        items = [*block.items(), *((f"attribution.{k}", v) for k, v in nested.items())]
+        for key, value in items:
+            key = key.replace("-", "_")
             values[key], origin[key] = value, f"{cfg_path}: fault_tolerance.{key}"
-    for name in FaultToleranceConfig.model_fields:
-        env_name = FT_ENV_PREFIX + name.upper()
-        if env_name in env:
-            values[name], origin[name] = env[env_name], f"env {env_name}"
-        cli_value = getattr(args, f"ft_{name}", None)
+    for dotted, _ in ft_leaves():
+        if ft_env(dotted) in env:
+            raw = env[ft_env(dotted)]
+            values[dotted] = raw.split(",") if dotted == "attribution.http_url" else raw
+            origin[dotted] = f"env {ft_env(dotted)}"
+        cli_value = getattr(args, ft_dest(dotted), None)
         if cli_value is not None:
-            values[name], origin[name] = cli_value, ft_flag(name)
+            values[dotted], origin[dotted] = cli_value, ft_flag(dotted)
+    _deprecated(args, values, origin)
     return values, origin
+
+
+def _deprecated(args: argparse.Namespace, values: dict[str, Any], origin: dict[str, str]) -> None:
+    """The old attribution flags work for one release, with a warning naming the new one."""
+    if args.ft_deprecated_endpoint:
+        warnings.warn(
+            "--ft-attribution-endpoint is deprecated; use --ft-attribution-http-url",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        urls = list(values.get("attribution.http_url") or [])
+        values["attribution.http_url"] = [*urls, args.ft_deprecated_endpoint]
+        origin["attribution.http_url"] = "--ft-attribution-endpoint"
+    backend = args.ft_deprecated_backend
+    if backend:
+        warnings.warn(
+            "--ft-attribution-backend is deprecated; use --ft-attribution-rules (embedded "
+            "engine) or --ft-attribution-http-url (service)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if backend not in {"rules", "embedded", "http"}:
+            raise ConfigError(
+                f"--ft-attribution-backend {backend!r}: this release has the embedded rules "
+                f"engine ('rules') and HTTP services ('http' with --ft-attribution-http-url)"
+            )
 
 
 def _resolve_ft(args: argparse.Namespace, env: Mapping[str, str]) -> FaultToleranceConfig:
     values, origin = _ft_sources(args, env)
-    known = set(FaultToleranceConfig.model_fields)
-    for key in values:
+    known = {dotted for dotted, _ in ft_leaves()}
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
         if key not in known:
             raise ConfigError(
                 f"unknown setting {key!r} ({origin[key]}); valid fault_tolerance keys: "
                 f"{', '.join(sorted(known))}"
             )
+        head, _, leaf = key.partition(".")
+        if leaf:
+            nested.setdefault(head, {})[leaf] = value
+        else:
+            nested[key] = value
     try:
-        return FaultToleranceConfig(**values)
+        return FaultToleranceConfig.model_validate(nested)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0])
+        name = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
         raise ConfigError(
             f"invalid {name}={values.get(name)!r} ({origin.get(name, 'default')}): "
             f"{err['msg']}; fix the value"

@@ -5,6 +5,7 @@ Every agent (leader included) talks to the store only through :class:`Rendezvous
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,17 @@ class RendezvousClient:
         if not self.store.check([key]):
             return None
         return decode(ShutdownRecord, self.store.get(key))
+
+    def read_verdict(self, cycle: int) -> str:
+        """A one-line summary of the leader's verdict for a cycle, or '' if none."""
+        key = self.keys.cycle_verdict(cycle)
+        if not self.store.check([key]):
+            return ""
+        try:
+            v = json.loads(self.store.get(key))
+            return f"{v['action']} {v['category']} by {v['source']}: {v['reason']}"[:200]
+        except (ValueError, KeyError, TypeError):
+            return "(unreadable verdict)"
 
     def _raise_if_shutdown(self) -> None:
         record = self.read_shutdown()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from resilience.errors import ResilienceError
 from resilience.keys import Keys
@@ -35,7 +36,28 @@ from resilience.rendezvous.barrier import (
 from resilience.rendezvous.liveness import LeaseTracker
 from resilience.store import Store, TorchStore
 
-__all__ = ["RoundCloser"]
+__all__ = ["DecisionGate", "GateOutcome", "RoundCloser"]
+
+
+class GateOutcome(Protocol):
+    @property
+    def stop(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def exclude_hosts(self) -> frozenset[str]: ...
+
+
+class DecisionGate(Protocol):
+    """What the closer needs from attribution (implemented in resilience.decide)."""
+
+    def on_failure(self, cycle: int) -> None: ...
+    def decide(self, cycle: int, joined: Sequence[Participant], now: float) -> GateOutcome | None:
+        """None while the decision for ``cycle`` is not ready (bounded by its deadline)."""
+        ...
+
+    def poll_late(self) -> None: ...
+
 
 log = logging.getLogger("resilience.rendezvous")
 
@@ -59,6 +81,7 @@ class RoundCloser:
         master_addr: str,
         make_worker_store: Callable[[], TorchStore],
         on_event: Callable[[str, dict[str, object]], None],
+        gate: DecisionGate | None = None,
         tick: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -67,6 +90,7 @@ class RoundCloser:
         self.master_addr = master_addr
         self.make_worker_store = make_worker_store
         self.on_event = on_event
+        self.gate = gate
         self.tick, self.clock, self.wall_clock = tick, clock, wall_clock
         self.progress = _Progress()
         self.leases = LeaseTracker(cfg.keep_alive_timeout)
@@ -101,10 +125,14 @@ class RoundCloser:
     def _wait_open(self, n: int) -> bool:
         """Wait for round n to open; meanwhile watch the leases of cycle n-1's active nodes."""
         key = self.keys.round_open(n)
-        interval = self.cfg.keep_alive_timeout / 3
+        interval = min(self.cfg.keep_alive_timeout / 3, 1.0)
         while not self._stop.is_set():
             if self.store.wait([key], interval):
+                if n > 0 and self.gate is not None and self._shutdown() is None:
+                    self.gate.on_failure(n - 1)
                 return True
+            if self.gate is not None:
+                self.gate.poll_late()
             lost = self._poll_leases(n - 1, self.progress.active_slots)
             if lost:
                 detail = f"no keep-alive for more than {self.cfg.keep_alive_timeout:g}s"
@@ -150,12 +178,23 @@ class RoundCloser:
             if decision.action is CloseAction.CLOSE and self._drop_dead(n, slots, now):
                 min_reached_at = now if len(slots) >= self.cfg.min_nodes else None
                 continue
+            exclude: frozenset[str] = frozenset()
+            if decision.action is CloseAction.CLOSE and n > 0 and self.gate is not None:
+                outcome = self.gate.decide(n - 1, list(slots.values()), now)
+                if outcome is None:  # verdicts pending, deadline not reached
+                    self._stop.wait(self.tick)
+                    continue
+                if outcome.stop:
+                    self.progress.last_joined = max(len(slots), self.progress.last_joined)
+                    self._close_shutdown(n, ShutdownReason.STOPPED, outcome.reason)
+                    return False
+                exclude = outcome.exclude_hosts
             if decision.action is CloseAction.SHUTDOWN:
                 # Everyone of the last closed round and of this one must read the outcome.
                 self.progress.last_joined = max(len(slots), self.progress.last_joined)
                 self._close_shutdown(n, decision.shutdown or ShutdownReason.FAILED, decision.reason)
                 return False
-            self._close_assigned(n, slots, decision.reason)
+            self._close_assigned(n, slots, decision.reason, exclude)
             return True
         return False
 
@@ -204,8 +243,31 @@ class RoundCloser:
         )
         self.on_event("round_closed", {"round": n, "outcome": "shutdown", "reason": detail})
 
-    def _close_assigned(self, n: int, slots: dict[int, Participant], reason: str) -> None:
-        order = sorted(slots)
+    def _close_assigned(
+        self, n: int, slots: dict[int, Participant], reason: str, exclude: frozenset[str]
+    ) -> None:
+        excluded = {i for i, p in slots.items() if p.host in exclude}
+        if excluded and len(slots) - len(excluded) < self.cfg.min_nodes:
+            self.on_event(
+                "exclude_skipped",
+                {
+                    "round": n,
+                    "hosts": sorted(exclude),
+                    "reason": f"only {len(slots) - len(excluded)} nodes would be left, "
+                    f"min is {self.cfg.min_nodes}",
+                },
+            )
+            excluded = set()
+        elif excluded:
+            self.on_event(
+                "excluded",
+                {
+                    "round": n,
+                    "hosts": sorted(exclude),
+                    "reason": "attribution blamed their hardware",
+                },
+            )
+        order = sorted(i for i in slots if i not in excluded)
         participants = [slots[i] for i in order]
         ranks = assign_ranks(participants, self.cfg.min_nodes, self.progress.prev_ranks)
         active = sorted((r, p) for r, p in zip(ranks, participants, strict=True) if r is not None)
@@ -227,8 +289,20 @@ class RoundCloser:
             )
             for r in ranks
         ]
+        gone = Assignment(
+            cycle_id=n,
+            group_rank=None,
+            group_world_size=len(active),
+            rank_offset=0,
+            world_size=total,
+            master_addr=self.master_addr,
+            master_port=worker_store.port,
+            restart_count=n,
+            excluded=True,
+        )
         self.store.multi_set(
-            [self.keys.round_assignment(n, i) for i in order], [encode(a) for a in records]
+            [self.keys.round_assignment(n, i) for i in [*order, *sorted(excluded)]],
+            [encode(a) for a in [*records, *[gone] * len(excluded)]],
         )
         self.progress.prev_ranks = {p.node_id: r for r, p in active}
         self.progress.active_slots = {

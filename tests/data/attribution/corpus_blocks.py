@@ -9,8 +9,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import yaml
-
 HERE = Path(__file__).parent
 OUT = HERE / "logs"
 LABELS: dict[str, dict[str, object]] = {}
@@ -87,7 +85,7 @@ def traceback(rank: int | None, frames: list[tuple[str, int, str, str]], last: s
     out = [f"{p}Traceback (most recent call last):"]
     for file, line, func, code in frames:
         out += [f'{p}  File "{file}", line {line}, in {func}', f"{p}    {code}"]
-    return out + [f"{p}{last}"]
+    return [*out, f"{p}{last}"]
 
 
 TRAIN_FRAMES = [("/workspace/train.py", 412, "<module>", "main(args)"),
@@ -124,7 +122,7 @@ def elastic_summary(script: str, root: dict[str, object], others: list[dict[str,
         out += block(i, f)
     if not others:
         out.append("  <NO_OTHER_FAILURES>")
-    out += ["-" * 60, "Root Cause (first observed failure):"] + block(0, root) + ["=" * 60]
+    out += ["-" * 60, "Root Cause (first observed failure):", *block(0, root), "=" * 60]
     return out
 
 

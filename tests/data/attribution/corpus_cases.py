@@ -175,17 +175,14 @@ def host_cases() -> None:
         "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your processes may have been killed by the cgroup out-of-memory handler.",
         "srun: error: gpu-st-p4d-24xlarge-17: task 1: Out Of Memory"]
     write("host_slurm_cgroup_oom.log", lines, "STOP", "host", None)
-    lines = _job(2) + ["[rank1]:ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).",
-                       *traceback(1, TRAIN_FRAMES[:2], "RuntimeError: DataLoader worker (pid 4410) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.")]
+    lines = [*_job(2), "[rank1]:ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).", *traceback(1, TRAIN_FRAMES[:2], "RuntimeError: DataLoader worker (pid 4410) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.")]
     write("host_dataloader_bus_error.log", lines, "RESTART", "host", [1])
     lines = _job(8, "node-12") + megatron_iters(700, 3)
     lines += traceback(5, [("/workspace/data/indexed_dataset.py", 211, "__getitem__", "np_array = np.frombuffer(self._bin_buffer, ...)")],
                        "OSError: [Errno 5] Input/output error")
     lines += interleave(*[watchdog(r) for r in (0, 1, 2, 3, 4, 6, 7)], seed=9)
     write("host_eio_one_node.log", lines, "RESTART", "host", [5])
-    lines = _job(8)[:14] + ["[rank4]:node-01:40215:40290 [4] NCCL WARN Error: failed to extend /dev/shm/nccl-Ug1n2Q to 9637892 bytes",
-                            "[rank4]:node-01:40215:40290 [4] NCCL WARN Error while creating shared memory segment /dev/shm/nccl-Ug1n2Q (size 9637888)",
-                            "[rank4]: torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.20.5"]
+    lines = [*_job(8)[:14], "[rank4]:node-01:40215:40290 [4] NCCL WARN Error: failed to extend /dev/shm/nccl-Ug1n2Q to 9637892 bytes", "[rank4]:node-01:40215:40290 [4] NCCL WARN Error while creating shared memory segment /dev/shm/nccl-Ug1n2Q (size 9637888)", "[rank4]: torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.20.5"]
     write("host_dev_shm_full_nccl.log", lines, "STOP", "host", [4])
 
 
@@ -228,7 +225,7 @@ def storage_cases() -> None:
     lines += traceback(1, [("/workspace/train.py", 98, "resume", "sd = torch.load(ckpt, map_location='cpu')")],
                        "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory")
     write("storage_corrupt_checkpoint.log", lines, "RESTART", "storage", [0, 1])
-    lines = megatron_iters(4990, 2, rank=0) + ["[rank0]: saving checkpoint at iteration    5000 to /lustre/ckpt/gpt-13b"]
+    lines = [*megatron_iters(4990, 2, rank=0), "[rank0]: saving checkpoint at iteration    5000 to /lustre/ckpt/gpt-13b"]
     lines += traceback(0, [(f"{PY}/torch/serialization.py", 652, "save", "_save(obj, opened_zipfile, pickle_module, pickle_protocol, _disable_byteorder_record)")],
                        "RuntimeError: [enforce fail at inline_container.cc:764] . PytorchStreamWriter failed writing file data/127: file write failed")
     lines += ["[rank0]: OSError: [Errno 28] No space left on device"]
@@ -253,16 +250,9 @@ def hang_cases() -> None:
 
 
 def scheduler_cases() -> None:
-    lines = megatron_iters(40000, 4, rank=0) + [
-        "slurmstepd: error: *** JOB 881234 ON gpu-st-p4d-24xlarge-17 CANCELLED AT 2024-05-02T11:00:12 DUE TO TIME LIMIT ***",
-        "slurmstepd: error: *** STEP 881234.0 ON gpu-st-p4d-24xlarge-17 CANCELLED AT 2024-05-02T11:00:12 DUE TO TIME LIMIT ***",
-        "[2024-05-02 11:00:12,441] torch.distributed.elastic.agent.server.api: [WARNING] Received Signals.SIGTERM death signal, shutting down workers",
-        "[2024-05-02 11:00:12,442] torch.distributed.elastic.multiprocessing.api: [WARNING] Sending process 23011 closing signal SIGTERM",
-        "torch.distributed.elastic.multiprocessing.api.SignalException: Process 22990 got signal: 15"]
+    lines = [*megatron_iters(40000, 4, rank=0), "slurmstepd: error: *** JOB 881234 ON gpu-st-p4d-24xlarge-17 CANCELLED AT 2024-05-02T11:00:12 DUE TO TIME LIMIT ***", "slurmstepd: error: *** STEP 881234.0 ON gpu-st-p4d-24xlarge-17 CANCELLED AT 2024-05-02T11:00:12 DUE TO TIME LIMIT ***", "[2024-05-02 11:00:12,441] torch.distributed.elastic.agent.server.api: [WARNING] Received Signals.SIGTERM death signal, shutting down workers", "[2024-05-02 11:00:12,442] torch.distributed.elastic.multiprocessing.api: [WARNING] Sending process 23011 closing signal SIGTERM", "torch.distributed.elastic.multiprocessing.api.SignalException: Process 22990 got signal: 15"]
     write("scheduler_time_limit.log", lines, "STOP", "scheduler", None)
-    lines = megatron_iters(100, 3, rank=0) + ["srun: error: Node failure on gpu-node-113",
-                                               "slurmstepd: error: *** JOB 5512 ON gpu-node-101 CANCELLED AT 2024-07-01T04:12:55 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***",
-                                               "srun: Job step aborted: Waiting up to 32 seconds for job step to finish."]
+    lines = [*megatron_iters(100, 3, rank=0), "srun: error: Node failure on gpu-node-113", "slurmstepd: error: *** JOB 5512 ON gpu-node-101 CANCELLED AT 2024-07-01T04:12:55 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***", "srun: Job step aborted: Waiting up to 32 seconds for job step to finish."]
     write("scheduler_node_failure.log", lines, "RESTART", "scheduler", None, ["gpu-node-113"])
     lines = ["slurmstepd: error: *** JOB 1342 ON node-4 CANCELLED AT 2024-03-01T02:11:09 DUE TO PREEMPTION ***",
              "[2024-03-01 02:11:09,001] torch.distributed.elastic.agent.server.api: [WARNING] Received Signals.SIGTERM death signal, shutting down workers"]
@@ -290,7 +280,7 @@ def unknown_cases() -> None:
 
 def mixed_cases() -> None:
     # a caught, logged error early on; training went on for many steps; then a GPU falls off
-    lines = _job(2) + ["[rank0]: FileNotFoundError: [Errno 2] No such file or directory: '/workspace/.cache/tokenizer.json' (falling back to download)"]
+    lines = [*_job(2), "[rank0]: FileNotFoundError: [Errno 2] No such file or directory: '/workspace/.cache/tokenizer.json' (falling back to download)"]
     lines += megatron_iters(10, 20, rank=1)
     lines += ["Oct 21 09:30:00 node-01 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=40212, name=python3, GPU has fallen off the bus."]
     lines += watchdog(0, 59)[:2]
@@ -299,19 +289,19 @@ def mixed_cases() -> None:
     ib = "[rank3]:node-02:77:90 [3] NCCL WARN NET/IB : Got completion from peer 10.1.0.{p}<4417{c}> with status=12 opcode=0 len=0 vendor err 129 (Recv)"
     lines = []
     for c in range(3):
-        lines += [f"[resilience] cycle {c} started"] + megatron_iters(1000, 2, rank=0)[:1] + [ib.format(p=20 + c, c=c)]
+        lines += [f"[resilience] cycle {c} started", *megatron_iters(1000, 2, rank=0)[:1], ib.format(p=20 + c, c=c)]
     write("multi_cycle_repeated_network.log", lines, "STOP", "network", [],
           note="third cycle: same root, no progress since the previous cycle -> repeat rule")
     # cycles with progress in between: each failure is new, keep restarting
     lines = []
     for c in range(3):
-        lines += [f"Cycle: {c}"] + megatron_iters(1000 + 500 * c, 2, rank=0) + [ib.format(p=20, c=c)]
+        lines += [f"Cycle: {c}", *megatron_iters(1000 + 500 * c, 2, rank=0), ib.format(p=20, c=c)]
     write("multi_cycle_with_progress.log", lines, "RESTART", "network", [])
     # rank-less user traceback after torchrun banner, mpirun tags
     lines = [f"[1,{r}]<stderr>:" + x for r in range(2) for x in traceback(None, TRAIN_FRAMES[:2], "TypeError: forward() got an unexpected keyword argument 'labels'")]
     write("user_typeerror_mpirun_tags.log", lines, "STOP", "user_code", [0, 1])
     # preemption first, then ranks' cascading errors
-    lines = megatron_iters(20, 2, rank=0) + ["slurmstepd: error: *** STEP 9981.0 ON node-2 CANCELLED AT 2024-04-01T10:00:00 DUE TO PREEMPTION ***"]
+    lines = [*megatron_iters(20, 2, rank=0), "slurmstepd: error: *** STEP 9981.0 ON node-2 CANCELLED AT 2024-04-01T10:00:00 DUE TO PREEMPTION ***"]
     lines += ["[rank0]: RuntimeError: NCCL communicator was aborted on rank 0.", "[rank1]: ConnectionResetError: [Errno 104] Connection reset by peer"]
     write("scheduler_preempt_then_cascade.log", lines, "RESTART", "scheduler", None)
 

@@ -12,8 +12,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from corpus_blocks import HERE, LABELS, OUT  # noqa: E402
-from corpus_cases import build_all  # noqa: E402
+from corpus_blocks import HERE, LABELS, OUT
+from corpus_cases import build_all
 
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)

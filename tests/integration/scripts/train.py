@@ -1,7 +1,7 @@
 """A tiny gloo training script driven by flags, used by the integration tests and benches.
 
 --fail-cycles 0,1   cycles in which --fail-rank fails ("all" = every cycle)
---mode exit|sigkill|keyerror|hang|loop   how it fails (hang: every rank sleeps forever;
+--mode exit|sigkill|keyerror|netib|hang|loop   how it fails (hang: every rank sleeps forever;
                     loop: every rank all-reduces forever, so it fails when a peer dies)
 --pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
 """
@@ -45,9 +45,16 @@ if failing and rank == args.fail_rank:
     print(f"rank {rank} failing in cycle {cycle} ({args.mode})", file=sys.stderr, flush=True)
     if args.mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if args.mode == "netib":  # a transient fabric fault: restarting on the same code helps
+        print(
+            "node1:1234:5678 [0] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got completion "
+            "from peer 10.0.0.2<51234> with error 12, opcode 0, len 0, vendor err 129 (Recv)",
+            file=sys.stderr, flush=True,
+        )
+        sys.exit(1)
     if args.mode == "keyerror":
         batch = {"input": t}
-        batch["labels"]  # noqa: B018 - a deterministic bug in the training step
+        batch["labels"]
     raise ValueError(f"injected failure in cycle {cycle}")
 if failing:
     dist.all_reduce(t)  # the survivors block here until the launcher stops them
