@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TRAIN, events, free_port
+from launch_helpers import TRAIN, events, free_port
 
 
 def _run_two(tmp_path: Path, *extra: str, train: tuple[str, ...]) -> list[tuple[int, str]]:

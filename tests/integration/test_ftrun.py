@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FTRUN, TRAIN, alive, events, read_pids, wait_for
+from launch_helpers import FTRUN, TRAIN, alive, events, read_pids, wait_for
 
 
 def test_restarts_once_and_succeeds(run_ftrun, tmp_path: Path) -> None:

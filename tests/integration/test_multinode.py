@@ -8,7 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from conftest import TRAIN, alive, events, free_port, read_pids
+from launch_helpers import TRAIN, alive, events, free_port, read_pids
 
 
 def _agents(tmp_path: Path, *train_args: str, max_restarts: int = 2) -> list[subprocess.Popen[str]]:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from conftest import TRAIN, events, free_port, wait_for
+from launch_helpers import TRAIN, events, free_port, wait_for
 
 
 def _start(tmp_path: Path, *train_args: str) -> list[subprocess.Popen[str]]:
