@@ -115,3 +115,34 @@ def test_hanging_source_restarts_after_the_decision_timeout(
     assert decision["stop"] is False
     assert "timed out after 2s waiting for http:" in str(decision["message"])
     assert float(str(decision["latency"])) >= 2.0
+
+
+def test_one_remote_analysis_per_failed_cycle(tmp_path: Path) -> None:
+    """Both agents see the failure; the attribution service analyses the cycle exactly once."""
+    import re
+    import sys
+
+    import httpx
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "resilience.cli", "serve", "--allowed-root", str(tmp_path),
+         "--port", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert serve.stdout is not None
+        url = ""
+        for line in serve.stdout:  # the startup line names the bound URL
+            if m := re.search(r"(http://\S+?)(?:\s|$)", line):
+                url = m.group(1)
+                break
+        assert url, "resilience serve printed its URL"
+        results = _run_two(tmp_path, "--ft-attribution-http-url", url,
+                           train=("--fail-cycles", "all", "--mode", "keyerror"))
+        assert [code for code, _ in results] == [93, 93]
+        stats = httpx.get(f"{url}/stats", timeout=10).json()
+        assert stats["counters"]["analyses"] == 1, stats
+        (decision,) = _decisions(tmp_path)
+        assert decision["pending"] == []  # the service answered inside the window
+    finally:
+        os.killpg(serve.pid, signal.SIGKILL)
+        serve.wait()
