@@ -8,7 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from launch_helpers import TRAIN, events, free_port, wait_for
+from launch_helpers import TRAIN, alive, events, free_port, read_pids, wait_for
 
 
 def _start(tmp_path: Path, *train_args: str) -> list[subprocess.Popen[str]]:
@@ -22,6 +22,7 @@ def _start(tmp_path: Path, *train_args: str) -> list[subprocess.Popen[str]]:
             [ftrun, "--nnodes", "2:3", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
              "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "spares",
              "--rdzv-conf", conf, "--max-restarts", "2",
+             "--local-addr", f"node{node}",
              "--log-dir", str(tmp_path / f"node{node}"), str(TRAIN), *train_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         ))
@@ -47,8 +48,11 @@ def _reap(procs: list[subprocess.Popen[str]]) -> list[int | None]:
 
 
 def test_success_makes_spares_exit_0(tmp_path: Path) -> None:
-    codes = _reap(_start(tmp_path))
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    codes = _reap(_start(tmp_path, "--pid-dir", str(pid_dir)))
     assert codes == [0, 0, 0]
+    assert len(read_pids(pid_dir)) == 2 and not any(alive(p) for p in read_pids(pid_dir))
     spares = [n for n in range(3) if "spare" in _kinds(tmp_path, n)]
     assert len(spares) == 1
     assert "cycle_started" not in _kinds(tmp_path, spares[0])
@@ -65,3 +69,17 @@ def test_killed_agent_is_replaced_by_the_spare(tmp_path: Path) -> None:
     assert codes[0] == 0 and codes[spare] == 0 and codes[victim] == -signal.SIGKILL
     started = [e for e in events(tmp_path / f"node{spare}") if e["event"] == "cycle_started"]
     assert [e["cycle"] for e in started] == [1]
+
+
+def test_hardware_fault_excludes_the_node_and_a_spare_takes_over(tmp_path: Path) -> None:
+    codes = _reap(_start(tmp_path, "--fail-cycles", "0", "--fail-rank", "1", "--mode", "xid"))
+    excluded = [n for n in range(3) if "excluded" in _kinds(tmp_path, n) and n != 0]
+    assert len(excluded) == 1, codes
+    (bad,) = excluded
+    assert codes[bad] == 94 and sorted(codes) == [0, 0, 94]
+    assert (tmp_path / f"node{bad}" / "spares" / "excluded_nodes.txt").read_text() == f"node{bad}\n"
+    assert (tmp_path / "node0" / "spares" / "excluded_nodes.txt").read_text() == f"node{bad}\n"
+    spare = 3 - bad
+    started = [e["cycle"] for e in events(tmp_path / f"node{spare}")
+               if e["event"] == "cycle_started"]
+    assert started == [1]

@@ -1,7 +1,7 @@
 """A tiny gloo training script driven by flags, used by the integration tests and benches.
 
 --fail-cycles 0,1   cycles in which --fail-rank fails ("all" = every cycle)
---mode exit|sigkill|keyerror|netib|hang|loop   how it fails (hang: every rank sleeps forever;
+--mode exit|sigkill|keyerror|netib|xid|hang|loop   how it fails (hang: every rank sleeps forever;
                     loop: every rank all-reduces forever, so it fails when a peer dies)
 --pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
 """
@@ -51,6 +51,10 @@ if failing and rank == args.fail_rank:
             "from peer 10.0.0.2<51234> with error 12, opcode 0, len 0, vendor err 129 (Recv)",
             file=sys.stderr, flush=True,
         )
+        sys.exit(1)
+    if args.mode == "xid":  # this node's GPU died: restart elsewhere, exclude this node
+        print("NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, name=python, GPU has fallen off the "
+              "bus.", file=sys.stderr, flush=True)
         sys.exit(1)
     if args.mode == "keyerror":
         batch = {"input": t}
