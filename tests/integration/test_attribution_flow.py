@@ -146,3 +146,12 @@ def test_one_remote_analysis_per_failed_cycle(tmp_path: Path) -> None:
     finally:
         os.killpg(serve.pid, signal.SIGKILL)
         serve.wait()
+
+
+def test_same_root_without_progress_stops_after_repeat_limit(run_ftrun, tmp_path: Path) -> None:
+    r = run_ftrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "5",
+                  "--log-dir", str(tmp_path), str(TRAIN), "--fail-cycles", "all")
+    assert r.returncode == 93, r.stderr[-2000:]
+    decisions = [e for e in events(tmp_path) if e["event"] == "decision"]
+    assert [d["stop"] for d in decisions] == [False, True]
+    assert "in 2 consecutive cycles with no progress" in str(decisions[-1]["message"])

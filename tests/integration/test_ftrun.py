@@ -24,7 +24,7 @@ def test_restarts_once_and_succeeds(run_ftrun, tmp_path: Path) -> None:
     assert "cycle 1 allreduce 3" in (run_dir / "cycle_1" / "rank_1.log").read_text()
     kinds = [e["event"] for e in events(logs)]
     assert kinds.count("cycle_started") == 2
-    assert "restart" in kinds and kinds[-1] == "job_closed"
+    assert {"restart", "decision", "job_closed", "timeline"} <= set(kinds)
 
 
 def test_worker_sigkill_is_restarted(run_ftrun, tmp_path: Path) -> None:
@@ -46,10 +46,13 @@ def test_restarts_exhausted_exits_1(run_ftrun, tmp_path: Path) -> None:
 
 
 def test_twenty_consecutive_failures_all_recover(run_ftrun, tmp_path: Path) -> None:
-    """torchrun 2.13 fails to recover about half the time (pytorch#167288); we must not."""
+    """torchrun 2.13 fails to recover about half the time (pytorch#167288); we must not.
+
+    The job progresses between failures, so the repeat rule rightly keeps restarting it."""
     cycles = ",".join(str(c) for c in range(20))
     r = run_ftrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "20",
-                  "--log-dir", str(tmp_path), str(TRAIN), "--fail-cycles", cycles, timeout=400)
+                  "--log-dir", str(tmp_path), str(TRAIN), "--fail-cycles", cycles, "--progress",
+                  timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     for c in range(21):
         assert f"rank 0 cycle {c} allreduce 3" in r.stdout

@@ -107,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_leaf(group: argparse._ArgumentGroup, dotted: str, field: FieldInfo) -> None:
     flag = ft_flag(dotted)
+    names = [flag, "--" + flag[2:].replace("-", "_")]  # torchrun-style underscore alias
     where = f"env: {ft_env(dotted)}; YAML: fault_tolerance.{dotted}"
     default = "none" if field.default in (None, ()) else field.default
     help_text = f"{field.description} (default: {default}; {where})"
     if field.annotation is bool:
         # --flag / --no-flag: a value-taking boolean would swallow the training script's path.
         group.add_argument(
-            flag,
+            *names,
             dest=ft_dest(dotted),
             action=argparse.BooleanOptionalAction,
             default=None,
@@ -121,9 +122,14 @@ def _add_leaf(group: argparse._ArgumentGroup, dotted: str, field: FieldInfo) -> 
         )
     elif dotted == "attribution.http_url":
         group.add_argument(
-            flag, dest=ft_dest(dotted), action="append", default=None, metavar="URL", help=help_text
+            *names,
+            dest=ft_dest(dotted),
+            action="append",
+            default=None,
+            metavar="URL",
+            help=help_text,
         )
     else:
         group.add_argument(
-            flag, dest=ft_dest(dotted), default=None, metavar="VALUE", help=help_text
+            *names, dest=ft_dest(dotted), default=None, metavar="VALUE", help=help_text
         )

@@ -1,9 +1,11 @@
 """A tiny gloo training script driven by flags, used by the integration tests and benches.
 
 --fail-cycles 0,1   cycles in which --fail-rank fails ("all" = every cycle)
---mode exit|sigkill|keyerror|netib|xid|hang|loop   how it fails (hang: every rank sleeps forever;
-                    loop: every rank all-reduces forever, so it fails when a peer dies)
+--mode MODE         how it fails: exit (no definite cause), valueerror, sigkill, keyerror,
+                    netib, xid, hang (every rank sleeps forever), loop (every rank
+                    all-reduces forever, so it fails when a peer dies)
 --pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
+--progress          print a newer iteration every cycle (the repeat rule sees progress)
 """
 
 import argparse
@@ -17,6 +19,7 @@ parser.add_argument("--fail-cycles", default="")
 parser.add_argument("--fail-rank", type=int, default=1)
 parser.add_argument("--mode", default="exit")
 parser.add_argument("--pid-dir", default="")
+parser.add_argument("--progress", action="store_true", help="log a newer iteration each cycle")
 args = parser.parse_args()
 
 cycle = int(os.environ.get("RESILIENCE_CYCLE_ID", os.environ["TORCHELASTIC_RESTART_COUNT"]))
@@ -32,6 +35,8 @@ dist.init_process_group("gloo")
 t = torch.ones(1) * (rank + 1)
 dist.all_reduce(t)
 print(f"rank {rank} cycle {cycle} allreduce {t.item():g}", flush=True)
+if args.progress:  # training got further than in the previous cycle
+    print(f"iteration {100 * (cycle + 1)} | loss 2.31", flush=True)
 
 failing = args.fail_cycles == "all" or str(cycle) in args.fail_cycles.split(",")
 if args.mode == "hang" and failing:
@@ -59,7 +64,11 @@ if failing and rank == args.fail_rank:
     if args.mode == "keyerror":
         batch = {"input": t}
         batch["labels"]
-    raise ValueError(f"injected failure in cycle {cycle}")
+    if args.mode == "valueerror":
+        raise ValueError(f"injected failure in cycle {cycle}")
+    # "exit": die with no definite root cause in the log, so attribution restarts.
+    print(f"injected failure in cycle {cycle}, exiting with code 1", file=sys.stderr, flush=True)
+    sys.exit(1)
 if failing:
     dist.all_reduce(t)  # the survivors block here until the launcher stops them
 dist.destroy_process_group()

@@ -12,11 +12,14 @@ import pytest
 
 from resilience.agent.env import worker_env
 from resilience.config import FaultToleranceConfig, LaunchConfig, build_parser, resolve
+from resilience.config.parser import ft_dest, ft_leaves
 from resilience.config.workers import RUN_PATH_BOOTSTRAP
 from resilience.errors import ConfigError
 from resilience.records import Assignment
 
-FT_DESTS = {"ft_cfg_path"} | {f"ft_{name}" for name in FaultToleranceConfig.model_fields}
+FT_DESTS = {"ft_cfg_path", "ft_deprecated_endpoint", "ft_deprecated_backend"} | {
+    ft_dest(dotted) for dotted, _ in ft_leaves()
+}
 
 
 @pytest.fixture(autouse=True)
