@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from resilience.records import Participant, ShutdownReason, ShutdownRecord
+from resilience.records import Assignment, Participant, ShutdownReason, ShutdownRecord
 
 __all__ = [
     "BarrierConfig",
@@ -19,6 +19,8 @@ __all__ = [
     "CloseDecision",
     "RoundView",
     "assign_ranks",
+    "build_assignments",
+    "choose_excluded",
     "decide_close",
 ]
 
@@ -145,3 +147,49 @@ def assign_ranks(
 def _order_key(p: Participant) -> tuple[float, str, str]:
     hint = math.inf if p.node_rank_hint is None else float(p.node_rank_hint)
     return (hint, p.host, p.node_id)
+
+
+def choose_excluded(
+    slots: Mapping[int, Participant], hosts: frozenset[str], min_nodes: int
+) -> tuple[set[int], str]:
+    """Slots on blamed hosts to exclude, unless that would leave fewer than ``min_nodes``."""
+    blamed = {i for i, p in slots.items() if p.host in hosts}
+    left = len(slots) - len(blamed)
+    if blamed and left < min_nodes:
+        return set(), f"only {left} nodes would be left, min is {min_nodes}"
+    return blamed, "attribution blamed their hardware"
+
+
+def build_assignments(
+    participants: Sequence[Participant],
+    ranks: Sequence[int | None],
+    cycle: int,
+    master_addr: str,
+    master_port: int,
+    n_excluded: int,
+) -> list[Assignment]:
+    """One record per participant (same order), then ``n_excluded`` 'excluded' records.
+
+    Global ranks are prefix sums of the active nodes' local world sizes in group-rank order.
+    """
+    active = sorted(
+        (r, p.local_world_size) for r, p in zip(ranks, participants, strict=True) if r is not None
+    )
+    offsets, total = {}, 0
+    for rank, size in active:
+        offsets[rank], total = total, total + size
+
+    def record(rank: int | None, excluded: bool = False) -> Assignment:
+        return Assignment(
+            cycle_id=cycle,
+            group_rank=rank,
+            group_world_size=len(active),
+            rank_offset=offsets.get(rank, 0) if rank is not None else 0,
+            world_size=total,
+            master_addr=master_addr,
+            master_port=master_port,
+            restart_count=cycle,
+            excluded=excluded,
+        )
+
+    return [*(record(r) for r in ranks), *(record(None, True) for _ in range(n_excluded))]

@@ -17,7 +17,6 @@ from typing import Protocol
 from resilience.errors import ResilienceError
 from resilience.keys import Keys
 from resilience.records import (
-    Assignment,
     CloseRecord,
     OpenRecord,
     Participant,
@@ -31,6 +30,8 @@ from resilience.rendezvous.barrier import (
     CloseAction,
     RoundView,
     assign_ranks,
+    build_assignments,
+    choose_excluded,
     decide_close,
 )
 from resilience.rendezvous.liveness import LeaseTracker
@@ -246,73 +247,31 @@ class RoundCloser:
     def _close_assigned(
         self, n: int, slots: dict[int, Participant], reason: str, exclude: frozenset[str]
     ) -> None:
-        excluded = {i for i, p in slots.items() if p.host in exclude}
-        if excluded and len(slots) - len(excluded) < self.cfg.min_nodes:
-            self.on_event(
-                "exclude_skipped",
-                {
-                    "round": n,
-                    "hosts": sorted(exclude),
-                    "reason": f"only {len(slots) - len(excluded)} nodes would be left, "
-                    f"min is {self.cfg.min_nodes}",
-                },
-            )
-            excluded = set()
-        elif excluded:
-            self.on_event(
-                "excluded",
-                {
-                    "round": n,
-                    "hosts": sorted(exclude),
-                    "reason": "attribution blamed their hardware",
-                },
-            )
+        excluded, why = choose_excluded(slots, exclude, self.cfg.min_nodes)
+        if exclude:
+            kind = "excluded" if excluded else "exclude_skipped"
+            self.on_event(kind, {"round": n, "hosts": sorted(exclude), "reason": why})
         order = sorted(i for i in slots if i not in excluded)
         participants = [slots[i] for i in order]
         ranks = assign_ranks(participants, self.cfg.min_nodes, self.progress.prev_ranks)
-        active = sorted((r, p) for r, p in zip(ranks, participants, strict=True) if r is not None)
-        offsets, total = {}, 0
-        for rank, p in active:
-            offsets[rank], total = total, total + p.local_world_size
         worker_store = self.make_worker_store()
         self.progress.worker_stores = [*self.progress.worker_stores[-1:], worker_store]
-        records = [
-            Assignment(
-                cycle_id=n,
-                group_rank=r,
-                group_world_size=len(active),
-                rank_offset=offsets.get(r, 0) if r is not None else 0,
-                world_size=total,
-                master_addr=self.master_addr,
-                master_port=worker_store.port,
-                restart_count=n,
-            )
-            for r in ranks
-        ]
-        gone = Assignment(
-            cycle_id=n,
-            group_rank=None,
-            group_world_size=len(active),
-            rank_offset=0,
-            world_size=total,
-            master_addr=self.master_addr,
-            master_port=worker_store.port,
-            restart_count=n,
-            excluded=True,
+        records = build_assignments(
+            participants, ranks, n, self.master_addr, worker_store.port, len(excluded)
         )
         self.store.multi_set(
             [self.keys.round_assignment(n, i) for i in [*order, *sorted(excluded)]],
-            [encode(a) for a in [*records, *[gone] * len(excluded)]],
+            [encode(a) for a in records],
         )
-        self.progress.prev_ranks = {p.node_id: r for r, p in active}
-        self.progress.active_slots = {
-            i: p.node_id
-            for i, p, r in zip(order, participants, ranks, strict=True)
-            if r is not None
+        active = {
+            i: (p, r) for i, p, r in zip(order, participants, ranks, strict=True) if r is not None
         }
-        self.progress.last_joined = len(participants)
+        self.progress.prev_ranks = {p.node_id: r for p, r in active.values()}
+        self.progress.active_slots = {i: p.node_id for i, (p, _) in active.items()}
+        self.progress.last_joined = len(slots)  # excluded agents ack their exit too
         closed = CloseRecord(outcome="assigned", participants=len(participants))
         self.store.set(self.keys.round_closed(n), encode(closed))
+        spares = len(participants) - len(active)
         self.on_event(
             "round_closed",
             {
@@ -320,6 +279,6 @@ class RoundCloser:
                 "outcome": "assigned",
                 "reason": reason,
                 "active": len(active),
-                "spares": len(participants) - len(active),
+                "spares": spares,
             },
         )

@@ -1,0 +1,36 @@
+"""Pure pieces of a round close: which blamed nodes to exclude, and the assignment records."""
+
+from __future__ import annotations
+
+from resilience.records import Participant
+from resilience.rendezvous.barrier import build_assignments, choose_excluded
+
+
+def _p(host: str, size: int = 2) -> Participant:
+    return Participant(node_id=f"{host}_1", host=host, pid=1, local_world_size=size)
+
+
+def test_blamed_host_is_excluded_when_enough_nodes_remain() -> None:
+    slots = {0: _p("a"), 1: _p("b"), 2: _p("c")}
+    assert choose_excluded(slots, frozenset({"b"}), min_nodes=2) == (
+        {1}, "attribution blamed their hardware")
+
+
+def test_no_exclusion_below_min_nodes() -> None:
+    slots = {0: _p("a"), 1: _p("b")}
+    assert choose_excluded(slots, frozenset({"b"}), min_nodes=2) == (
+        set(), "only 1 nodes would be left, min is 2")
+
+
+def test_records_have_prefix_sum_offsets_spares_and_excluded() -> None:
+    parts = [_p("a", 4), _p("b", 2), _p("c", 8)]
+    records = build_assignments(parts, [1, None, 0], cycle=3, master_addr="h", master_port=7,
+                                n_excluded=1)
+    a, b, c, gone = records
+    assert (c.group_rank, c.rank_offset) == (0, 0)
+    assert (a.group_rank, a.rank_offset) == (1, 8)
+    assert b.group_rank is None and not b.excluded
+    assert gone.excluded and gone.group_rank is None
+    assert {r.world_size for r in records} == {12}
+    assert {r.group_world_size for r in records} == {2}
+    assert {(r.cycle_id, r.restart_count, r.master_port) for r in records} == {(3, 3, 7)}
