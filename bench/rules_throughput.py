@@ -5,10 +5,14 @@
 
 Generates a multi-rank training log of --size-mb (iteration lines, NCCL INFO, warnings,
 interleaved ranks; a real failure at the end), then reports:
-  * analyze_file over the whole file (tail window off) and with the default 64 MiB tail;
+  * analyze_file over the whole file (tail window off) and with the default 64 MiB tail, in
+    MB/s of wall time and of this process's CPU time (the box may be shared);
   * `grep -c -E` with the same keyword alternation (the practical ceiling);
-  * streaming: ns/line of Analyzer.feed, and the overhead of feed on top of writing each line
-    to a file (the agent's tee), on the first --stream-mb of the log.
+  * streaming, per line, on three line mixes (the first --stream-mb of the log; training step
+    lines `step 1234 loss 2.345 lr 3e-4 tokens/s 123456`, progress lines that are all parsed;
+    lines holding no keyword): `Analyzer.feed_line_bytes` (the per-line hook) next to what
+    LogPump does per line (write + flush to the rank's file), and the real LogPump (file +
+    console to /dev/null) without and with the hook.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+from resilience.agent.logs import ConsoleSink, LineHook, LogPump
 from resilience.attribution import Analyzer, analyze_file
 from resilience.attribution.registry import KEYWORDS, PROGRESS_KEYWORDS
 
@@ -80,19 +86,26 @@ def _timed(fn):  # type: ignore[no-untyped-def]
     return out, time.perf_counter() - t0
 
 
+def _cpu_timed(fn):  # type: ignore[no-untyped-def]
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
 def bench_file(path: Path) -> list[str]:
     size = path.stat().st_size
     lines = int(subprocess.run(["wc", "-l", str(path)], capture_output=True, text=True,
                                check=True).stdout.split()[0])
     analyze_file(path, tail_bytes=64 * MB)  # warm the page cache
-    v, dt = _timed(lambda: analyze_file(path, tail_bytes=None))
-    _, dt_tail = _timed(lambda: analyze_file(path))
+    v, dt, cpu = _cpu_timed(lambda: analyze_file(path, tail_bytes=None))
+    _, dt_tail, cpu_tail = _cpu_timed(lambda: analyze_file(path))
+    tail = min(size, 64 * MB) / MB
     out = [f"file: {size / MB:.0f} MiB, {lines} lines -> {v.action.value}/{v.category.value} "
            f"ranks={list(v.culprit_ranks)}",
            f"analyze_file (whole file)    {size / MB / dt:8.1f} MB/s  {lines / dt / 1e6:6.2f} M lines/s"
-           f"  ({dt:.2f} s)",
-           f"analyze_file (64 MiB tail)   {min(size, 64 * MB) / MB / dt_tail:8.1f} MB/s  "
-           f"({dt_tail:.2f} s for the default window)"]
+           f"  ({dt:.2f} s; CPU {size / MB / cpu:.1f} MB/s)",
+           f"analyze_file (64 MiB tail)   {tail / dt_tail:8.1f} MB/s  "
+           f"({dt_tail:.2f} s for the default window; CPU {tail / cpu_tail:.1f} MB/s)"]
     grep = shutil.which("grep")
     if grep:
         alternation = "|".join(re.escape(k) for k in (*KEYWORDS, *PROGRESS_KEYWORDS))
@@ -103,44 +116,60 @@ def bench_file(path: Path) -> list[str]:
     return out
 
 
+def _pump(src: Path, log: Path, hook: LineHook | None) -> None:
+    """The launcher's logging path for one worker: LogPump reading `src` line by line, writing
+    each line to `log` (flushed) and to the console (here /dev/null), then calling `hook`."""
+    with open(os.devnull, "wb") as null:
+        proc = SimpleNamespace(stdout=src.open("rb"), stderr=None)
+        pump = LogPump(proc, 3, log, ConsoleSink(null, null), True, True, hook)  # type: ignore[arg-type]
+        pump.start()
+        pump.join(3600)
+
+
+def _stream_case(name: str, lines: list[bytes]) -> list[str]:
+    n = len(lines)
+    texts = [line.decode() for line in lines]
+    ns = 1e9 / n
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "worker.out"
+        src.write_bytes(b"".join(lines))
+        with open(Path(tmp) / "w.log", "ab") as sink:
+            def write_flush() -> None:
+                for line in lines:
+                    sink.write(line)
+                    sink.flush()
+            _, t_flush = _timed(write_flush)
+        a = Analyzer()
+        _, t_line = _timed(lambda: ([a.feed_line_bytes(line) for line in lines], a.digest()))
+        b = Analyzer()
+        _, t_feed = _timed(lambda: ([b.feed(text) for text in texts], b.digest()))
+        _, t_pump = _timed(lambda: _pump(src, Path(tmp) / "p.log", None))
+        c = Analyzer(rank=3)
+        _, t_hooked = _timed(lambda: (_pump(src, Path(tmp) / "h.log",
+                                            lambda rank, line: c.feed_line_bytes(line)),
+                                      c.digest()))
+    return [f"{name}: {n} lines, {sum(map(len, lines)) / n:.0f} bytes/line",
+            f"  write + flush (LogPump's file write)   {t_flush * ns:7.0f} ns/line",
+            f"  Analyzer.feed_line_bytes               {t_line * ns:7.0f} ns/line  = "
+            f"{100 * t_line / t_flush:5.1f} % of write+flush",
+            f"  Analyzer.feed (str)                    {t_feed * ns:7.0f} ns/line",
+            f"  LogPump, file + console, no hook       {t_pump * ns:7.0f} ns/line",
+            f"  LogPump + feed_line_bytes hook         {t_hooked * ns:7.0f} ns/line  overhead "
+            f"{100 * (t_hooked - t_pump) / t_pump:5.1f} % (difference of two timings: noisy)"]
+
+
 def bench_stream(path: Path, stream_bytes: int) -> list[str]:
     with path.open("rb") as f:
         data = f.read(stream_bytes)
-    text = data[:data.rfind(b"\n") + 1].decode()
-    lines = text.splitlines(keepends=True)
-    n = len(lines)
-    with tempfile.TemporaryFile("w") as sink:
-        _, t_write = _timed(lambda: [sink.write(line) for line in lines])
-    a = Analyzer()
-    _, t_feed = _timed(lambda: ([a.feed(line) for line in lines], a.digest()))
-    b = Analyzer()
-    with tempfile.TemporaryFile("w") as sink:
-        def tee() -> None:
-            for line in lines:
-                sink.write(line)
-                b.feed(line)
-            b.digest()
-        _, t_tee = _timed(tee)
-    with tempfile.TemporaryFile("w") as sink:
-        def flushing() -> None:
-            for line in lines:
-                sink.write(line)
-                sink.flush()
-        _, t_flush = _timed(flushing)
-    c = Analyzer()
-    raw = text.encode()
-    _, t_bytes = _timed(lambda: ([c.feed_bytes(raw[i:i + 65536]) for i in range(0, len(raw), 65536)],
-                                 c.digest()))
-    ns = 1e9 / n
-    return [f"stream: {len(raw) / MB:.0f} MiB, {n} lines",
-            f"write line to file (buffered)  {t_write * ns:7.0f} ns/line",
-            f"write + flush per line         {t_flush * ns:7.0f} ns/line",
-            f"Analyzer.feed                  {t_feed * ns:7.0f} ns/line",
-            f"write + feed (tee)             {t_tee * ns:7.0f} ns/line  overhead vs buffered "
-            f"write {100 * (t_tee - t_write) / t_write:5.1f} %, vs write+flush "
-            f"{100 * (t_feed) / t_flush:5.1f} %",
-            f"Analyzer.feed_bytes (64 KiB)   {t_bytes * ns:7.0f} ns/line  "
-            f"{len(raw) / MB / t_bytes:8.1f} MB/s"]
+    mix = data[:data.rfind(b"\n") + 1].splitlines(keepends=True)
+    n = min(len(mix), 400_000)
+    steps = [f"step {i} loss {2 + i % 1000 / 1000:.3f} lr 3e-4 tokens/s {123456 + i % 977}\n"
+             .encode() for i in range(n)]
+    quiet = [f"loss {2 + i % 1000 / 1000:.3f} lr 3e-4 tokens/s {123456 + i % 977} mem 71.2 GB\n"
+             .encode() for i in range(n)]
+    return (_stream_case(f"stream, log mix ({len(data) / MB:.0f} MiB)", mix)
+            + _stream_case("stream, step lines", steps)
+            + _stream_case("stream, lines without keywords", quiet))
 
 
 def main(argv: list[str] | None = None) -> int:

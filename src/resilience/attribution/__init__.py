@@ -5,9 +5,20 @@ and policy; nothing here reads the clock, the environment or the network; eviden
 verbatim from the input; regexes only ever see the first 4 KiB of a line. Nothing happens at
 import.
 
-    Analyzer.feed(line) ... -> NodeDigest  (per node, streaming, bounded)
+    Analyzer.feed_line_bytes(line) ... -> NodeDigest  (per rank, streaming, bounded)
     combine(digests, cycle_id, policy) -> Verdict  (leader, pure)
     apply_repeat_rule(history, verdict, progressed) -> Verdict  (leader, pure)
+
+Streaming input, one `Analyzer(rank=, node=, cycle_id=)` per worker stream:
+
+* `feed_line_bytes(line: bytes)`: the launcher's per-line hook, one line as `readline()`
+  returned it (newline or not), no decoding by the caller. An append; every `batch_lines`
+  (4096) lines the batch is scanned inline. Thread-safe without a lock of the caller's: a
+  worker's stdout and stderr pump threads may feed the same analyzer at once.
+* `feed(line: str)`: the same for text. `feed_bytes(chunk: bytes)`: raw chunks that may split
+  lines (one stream, one thread). `flush()`: scan what is pending now; with line input it may
+  be called from another thread (a periodic drain) to take the batch scans off the pumps.
+* `digest()` / `digests()`: thread-safe at any time.
 """
 
 from __future__ import annotations

@@ -73,6 +73,10 @@ class CycleState:
     def add_progress(self, content: str, lineno: int) -> None:
         """Count an iteration / step / checkpoint line."""
         step, ckpt = parse_progress(content)
+        self.add_step(step, ckpt, lineno)
+
+    def add_step(self, step: int | None, ckpt: bool, lineno: int) -> None:
+        """Count a parsed progress line (`markers.parse_progress`)."""
         if step is not None and (self.last_step is None or step > self.last_step):
             self.last_step, self.last_progress_line = step, lineno
             self.progress_seq += 1

@@ -19,6 +19,7 @@ __all__ = [
     "cycle_marker",
     "parse_cycle_marker",
     "parse_progress",
+    "parse_progress_ascii",
 ]
 
 CYCLE_MARKER: Final = "[resilience] cycle {cycle_id} started"
@@ -26,8 +27,12 @@ CYCLE_MARKER: Final = "[resilience] cycle {cycle_id} started"
 CYCLE_MARKER_RE: Final = re.compile(
     r"\[resilience\] cycle (?P<ours>\d{1,9}) started|(?<![\w-])Cycle: ?(?P<common>\d{1,9})\b"
 )
+# `(?<![\w.(/-])(?:global_step|[Ss]tep|STEP|[Ii]teration|ITERATION|[Ii]ter|ITER)` written with
+# the look-behind after the first letter (same matches): a leading look-behind makes `re` try
+# the whole pattern at every position (3x slower on a 250-char iteration line).
 PROGRESS_RE: Final = re.compile(
-    r"(?<![\w.(/-])(?:global_step|[Ss]tep|STEP|[Ii]teration|ITERATION|[Ii]ter|ITER)"
+    r"(?:g(?<![\w.(/-]g)lobal_step|S(?<![\w.(/-]S)(?:tep|TEP)|s(?<![\w.(/-]s)tep"
+    r"|I(?<![\w.(/-]I)(?:teration|TERATION|ter|TER)|i(?<![\w.(/-]i)(?:teration|ter))"
     r"\s{0,3}[:=#]?\s{0,12}\[?\s{0,3}(\d{1,12})\b"
 )
 CHECKPOINT_RE: Final = re.compile(
@@ -54,4 +59,20 @@ def parse_progress(text: str) -> tuple[int | None, bool]:
     text = text[:4096]
     ckpt = "heckpoint" in text and CHECKPOINT_RE.search(text) is not None
     m = PROGRESS_RE.search(text)
+    return (int(m.group(1)) if m else None), ckpt
+
+
+# The same patterns on bytes: `\w`, `\s`, `\d`, `\b` then mean their ASCII subsets, so they
+# agree with the text patterns on ASCII input only (the caller checks).
+_PROGRESS_B: Final = re.compile(PROGRESS_RE.pattern.encode())
+_CHECKPOINT_B: Final = re.compile(CHECKPOINT_RE.pattern.encode())
+
+
+def parse_progress_ascii(buf: bytes, start: int, stop: int) -> tuple[int | None, bool]:
+    """`parse_progress` of the ASCII line `buf[start:stop]` (no newline inside), without
+    decoding or copying it."""
+    stop = min(stop, start + 4096)
+    ckpt = buf.find(b"heckpoint", start, stop) != -1 and (
+        _CHECKPOINT_B.search(buf, start, stop) is not None)
+    m = _PROGRESS_B.search(buf, start, stop)
     return (int(m.group(1)) if m else None), ckpt

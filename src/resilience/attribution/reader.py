@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_TAIL_BYTES", "analyze_file", "analyze_lines", "analyze_path"
 
 DEFAULT_TAIL_BYTES = 64 << 20
 CHUNK_BYTES = 16 << 20
+_MAX_LINE = 1 << 20
 _RANK_FILE = re.compile(r"rank_(\d{1,6})\.log$")
 _CYCLE_DIR = re.compile(r"^cycle_(\d{1,9})$")
 
@@ -99,6 +100,9 @@ def read_digests(
             chunk = head
             while chunk:
                 analyzer.feed_bytes(chunk)
+                # the rest of the chunk's last line on its own: the analyzer then joins two
+                # short pieces instead of copying the next 16 MiB chunk behind a partial line
+                analyzer.feed_bytes(f.readline(_MAX_LINE))
                 chunk = f.read(CHUNK_BYTES)
     except OSError as exc:
         raise LogReadError(f"{path}: cannot read log ({exc.strerror or exc}); check the path "

@@ -1,0 +1,74 @@
+"""The per-line hook (`feed_line_bytes`): same digests as the other inputs whatever the batch
+and chunk sizes, and safe from two pump threads at once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from resilience.attribution import Analyzer, read_digests
+
+from .conftest import CORPUS
+
+LOGS = sorted((CORPUS / "logs").iterdir())
+
+
+@pytest.mark.parametrize("path", LOGS, ids=lambda p: p.name)
+def test_every_input_path_gives_the_same_digests(path: Path) -> None:
+    raw = path.read_bytes()
+    whole = Analyzer()
+    whole.feed_bytes(raw)
+    expected = whole.digests()
+    assert read_digests(path) == expected
+    for batch in (1, 3, 4096):  # batch boundaries: look-back timestamps, torchelastic blocks
+        lines = Analyzer(batch_lines=batch)
+        for line in raw.splitlines(keepends=True):
+            lines.feed_line_bytes(line)
+        assert lines.digests() == expected, batch
+    for size in (1, 50):
+        chunks = Analyzer()
+        for i in range(0, len(raw), size):
+            chunks.feed_bytes(raw[i:i + size])
+        assert chunks.digests() == expected, size
+
+
+def test_feed_line_bytes_with_and_without_newlines_equals_feed() -> None:
+    lines = ["[rank0]: iteration 5/10", "[rank1]: KeyError: 'x'", "iteration 6/10\r"]
+    a, b = Analyzer(), Analyzer()
+    for i, line in enumerate(lines):
+        a.feed(line)
+        b.feed_line_bytes(line.encode() + (b"\n" if i % 2 else b""))
+    assert a.digest() == b.digest()
+    assert b.digest().candidates[0].line == 2
+
+
+def test_two_pump_threads_feed_one_analyzer() -> None:
+    a = Analyzer(rank=3, batch_lines=64)
+    n = 20_000
+    start = threading.Barrier(3)
+
+    def stdout() -> None:
+        start.wait()
+        for i in range(n):
+            a.feed_line_bytes(f"iteration {i}/{n} | loss 2.0\n".encode())
+
+    def stderr() -> None:
+        start.wait()
+        for i in range(n):
+            line = "KeyError: 'missing'\n" if i == n // 2 else f"warmup {i} ok\n"
+            a.feed_line_bytes(line.encode())
+
+    threads = [threading.Thread(target=stdout), threading.Thread(target=stderr)]
+    for t in threads:
+        t.start()
+    start.wait()
+    while any(t.is_alive() for t in threads):
+        a.digest()  # a reader while both threads feed
+    for t in threads:
+        t.join()
+    d = a.digest()
+    assert d.lines == 2 * n  # no line lost or counted twice
+    assert d.last_step == n - 1
+    assert [c.text for c in d.candidates] == ["KeyError: 'missing'"]
