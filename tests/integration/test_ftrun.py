@@ -93,7 +93,12 @@ def _start_hanging(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
          str(TRAIN), "--fail-cycles", "0", "--mode", "hang", "--pid-dir", str(pid_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-    wait_for(lambda: len(read_pids(pid_dir)) == 2, 60, "both workers to start")
+    try:
+        wait_for(lambda: len(read_pids(pid_dir)) == 2, 60, "both workers to start")
+    except AssertionError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return proc, pid_dir
 
 

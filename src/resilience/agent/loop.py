@@ -77,6 +77,10 @@ class Agent:
 
     def run(self) -> int:
         cycle, me = self.rdzv.first_round(), self.me
+        if cycle > 0:
+            self.events.emit(
+                "spare", f"joined late: waiting for round {cycle} as a hot spare", cycle=cycle
+            )
         while True:
             try:
                 joined = self.rdzv.join(cycle, me)
