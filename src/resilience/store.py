@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from resilience.errors import StoreError, StoreUnreachableError
 
-__all__ = ["MemoryStore", "Store", "TorchStore", "connect_store", "host_store"]
+__all__ = ["MemoryStore", "Store", "TorchStore", "connect_store", "host_store", "try_get"]
 
 
 class Store(Protocol):
@@ -35,6 +35,19 @@ class Store(Protocol):
     def compare_set(self, key: str, expected: str, desired: str) -> bytes: ...
     def multi_set(self, keys: Sequence[str], values: Sequence[str]) -> None: ...
     def multi_get(self, keys: Sequence[str]) -> list[bytes]: ...
+
+
+_ABSENT = "\x00resilience-absent\x00"
+
+
+def try_get(store: Store, key: str) -> bytes | None:
+    """The value of ``key`` or None, in ONE round trip (torch's ``get`` is a wait plus a get).
+
+    ``compare_set(key, S, S)`` with a sentinel S never written as a value returns the current
+    value when the key exists and S, without creating the key, when it does not.
+    """
+    value = store.compare_set(key, _ABSENT, _ABSENT)
+    return None if value == _ABSENT.encode() else value
 
 
 class TorchStore:

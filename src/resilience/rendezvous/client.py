@@ -22,7 +22,7 @@ from resilience.records import (
     decode,
     encode,
 )
-from resilience.store import Store
+from resilience.store import Store, try_get
 
 __all__ = ["JoinResult", "RendezvousClient"]
 
@@ -98,13 +98,14 @@ class RendezvousClient:
                     f"(is the leader at the rendezvous endpoint alive?)"
                 )
             self.renew(n, slot)
-        closed = decode(CloseRecord, self.store.get(self.keys.round_closed(n)))
+        # One round trip per read: at 4,096 agents every call queues on the store's thread.
+        closed = decode(CloseRecord, try_get(self.store, self.keys.round_closed(n)) or b"")
         if closed.outcome != "assigned":
             self._raise_if_shutdown()
-        key = self.keys.round_assignment(n, slot)
-        if not self.store.check([key]):  # joined after the close, or declared dead
+        raw = try_get(self.store, self.keys.round_assignment(n, slot))
+        if raw is None:  # joined after the close, or declared dead: wait for the next round
             return JoinResult(slot, None)
-        return JoinResult(slot, decode(Assignment, self.store.get(key)))
+        return JoinResult(slot, decode(Assignment, raw))
 
     def renew(self, n: int, slot: int) -> None:
         """Renew this node's keep-alive lease for round n (any new value will do)."""

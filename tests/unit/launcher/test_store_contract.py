@@ -22,7 +22,14 @@ from resilience.records import (
     decode,
     encode,
 )
-from resilience.store import MemoryStore, Store, TorchStore, connect_store, host_store
+from resilience.store import (
+    MemoryStore,
+    Store,
+    TorchStore,
+    connect_store,
+    host_store,
+    try_get,
+)
 
 # -- stores ---------------------------------------------------------------------------------
 
@@ -234,3 +241,12 @@ def test_assignment_spare_flag() -> None:
 def test_decode_of_garbage_is_a_rendezvous_error(raw: bytes | str) -> None:
     with pytest.raises(RendezvousError, match="malformed ShutdownRecord record in the store"):
         decode(ShutdownRecord, raw)
+
+
+
+def test_try_get_reads_in_one_call_and_never_creates(pair: Pair, k: str) -> None:
+    a, b = pair
+    assert try_get(b, k + "t") is None
+    assert not a.check([k + "t"])
+    a.set(k + "t", "v")
+    assert try_get(b, k + "t") == b"v"
