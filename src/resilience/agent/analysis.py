@@ -14,29 +14,20 @@ class NodeAnalysis:
     def __init__(self, host: str) -> None:
         self._host = host
         self._lock = threading.Lock()
-        self._analyzers: dict[int, tuple[threading.Lock, Analyzer]] = {}
+        self._analyzers: dict[int, Analyzer] = {}
 
     def start_cycle(self, cycle: int, ranks: range) -> None:
         with self._lock:
-            self._analyzers = {
-                r: (threading.Lock(), Analyzer(rank=r, node=self._host, cycle_id=cycle))
-                for r in ranks
-            }
+            self._analyzers = {r: Analyzer(rank=r, node=self._host, cycle_id=cycle) for r in ranks}
 
     def hook(self, rank: int, line: bytes) -> None:
-        """Called by the log pumps (two threads per worker) for every line."""
-        entry = self._analyzers.get(rank)
-        if entry is None:
-            return
-        lock, analyzer = entry
-        with lock:
-            analyzer.feed(line.decode("utf-8", "replace"))
+        """Called by the log pumps (two threads per worker) for every line; the analyser's
+        per-line path is an append, scanned in batches (thread-safe)."""
+        analyzer = self._analyzers.get(rank)
+        if analyzer is not None:
+            analyzer.feed_line_bytes(line)
 
     def digests_json(self) -> list[str]:
         with self._lock:
             entries = list(self._analyzers.values())
-        out = []
-        for lock, analyzer in entries:
-            with lock:
-                out.append(analyzer.digest().to_json())
-        return out
+        return [analyzer.digest().to_json() for analyzer in entries]
