@@ -19,7 +19,7 @@ import threading
 
 from .cycle_state import CycleState
 from .lines import find_timestamp, parse_line
-from .markers import parse_cycle_marker, parse_progress_ascii
+from .markers import CHECKPOINT_RE, PROGRESS_RE, parse_cycle_marker
 from .registry import MAX_MATCH_CHARS
 from .scan import candidate_lines
 
@@ -152,22 +152,20 @@ class Analyzer:
             self._finish_elastic(self._elastic, buf, end)
         found = candidate_lines(buf, end)
         errors, count = found.errors, buf.count
-        ascii_only = buf.isascii()  # progress lines are then parsed without decoding
+        progress, checkpoint = PROGRESS_RE.search, CHECKPOINT_RE.search
         prev, lineno = 0, self._lines
         for start, stop in found.spans:
             lineno += count(b"\n", prev, start)
             prev = start
-            if start not in errors:  # only a progress keyword: the common case
-                if ascii_only:
-                    step, ckpt = parse_progress_ascii(buf, start, stop)
-                    if step is not None or ckpt:
-                        self._cycle.add_step(step, ckpt, lineno + 1)
-                    continue
-                raw = buf[start:min(stop, start + MAX_MATCH_CHARS)].decode("utf-8", "replace")
-                self._cycle.add_progress(raw, lineno + 1)
-                continue
             raw = buf[start:min(stop, start + MAX_MATCH_CHARS)].decode("utf-8", "replace")
-            self._line(raw, lineno + 1, buf, start, end)
+            if start in errors:
+                self._line(raw, lineno + 1, buf, start, end)
+                continue
+            # only a progress keyword, the common case: markers.parse_progress, inlined
+            m = progress(raw)
+            ckpt = "heckpoint" in raw and checkpoint(raw) is not None
+            if m is not None or ckpt:
+                self._cycle.add_step(int(m.group(1)) if m else None, ckpt, lineno + 1)
         self._lines = lineno + count(b"\n", prev, end)
         tail = buf[max(0, end - _LOOKBACK):end]
         self._carry = (self._carry + tail)[-_LOOKBACK:] if len(tail) < _LOOKBACK else tail

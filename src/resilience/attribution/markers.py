@@ -19,7 +19,6 @@ __all__ = [
     "cycle_marker",
     "parse_cycle_marker",
     "parse_progress",
-    "parse_progress_ascii",
 ]
 
 CYCLE_MARKER: Final = "[resilience] cycle {cycle_id} started"
@@ -61,18 +60,3 @@ def parse_progress(text: str) -> tuple[int | None, bool]:
     m = PROGRESS_RE.search(text)
     return (int(m.group(1)) if m else None), ckpt
 
-
-# The same patterns on bytes: `\w`, `\s`, `\d`, `\b` then mean their ASCII subsets, so they
-# agree with the text patterns on ASCII input only (the caller checks).
-_PROGRESS_B: Final = re.compile(PROGRESS_RE.pattern.encode())
-_CHECKPOINT_B: Final = re.compile(CHECKPOINT_RE.pattern.encode())
-
-
-def parse_progress_ascii(buf: bytes, start: int, stop: int) -> tuple[int | None, bool]:
-    """`parse_progress` of the ASCII line `buf[start:stop]` (no newline inside), without
-    decoding or copying it."""
-    stop = min(stop, start + 4096)
-    ckpt = buf.find(b"heckpoint", start, stop) != -1 and (
-        _CHECKPOINT_B.search(buf, start, stop) is not None)
-    m = _PROGRESS_B.search(buf, start, stop)
-    return (int(m.group(1)) if m else None), ckpt

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resilience.attribution import scan
-from resilience.attribution.markers import PROGRESS_RE, parse_progress, parse_progress_ascii
+from resilience.attribution.markers import PROGRESS_RE
 from resilience.attribution.registry import KEYWORDS, PROGRESS_KEYWORDS
 
 from .conftest import CORPUS
@@ -81,11 +81,3 @@ def test_progress_regex_matches_like_its_plain_form(text: str) -> None:
     a, b = _PLAIN_PROGRESS.search(text), PROGRESS_RE.search(text)
     assert (a and (a.span(), a.group(1))) == (b and (b.span(), b.group(1)))
 
-
-@settings(max_examples=300, deadline=None)
-@given(LINES, st.binary(max_size=3))
-def test_ascii_progress_parse_agrees(text: str, before: bytes) -> None:
-    line = text.encode("ascii", "ignore").replace(b"\n", b"").replace(b"\r", b"")
-    buf = before.replace(b"\n", b"") + b"\n" + line + b"\nnext"
-    start = buf.index(b"\n") + 1
-    assert parse_progress_ascii(buf, start, start + len(line)) == parse_progress(line.decode())
