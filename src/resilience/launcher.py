@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,28 +37,51 @@ log = logging.getLogger("resilience")
 
 
 class _Signals:
-    """Records the first handled signal and wakes the monitor loop (also on SIGCHLD)."""
+    """Records the first handled signal; any handled signal (and SIGCHLD) wakes the loop.
 
-    def __init__(self, names: tuple[str, ...], wake: threading.Event) -> None:
-        self.wake = wake
+    The wake-up goes through ``signal.set_wakeup_fd``: the interpreter writes a byte to a pipe
+    at C level, and the Python handlers take no lock. (An ``Event.set()`` in a handler can be
+    re-entered by a second SIGCHLD on the same thread and deadlock the main thread.)
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self._old_fd = signal.set_wakeup_fd(self._w)
         self.received: int | None = None
         self._previous: dict[int, object] = {}
         for name in names:
             sig = getattr(signal, name)
             self._previous[sig] = signal.signal(sig, self._on_signal)
-        self._previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_child)
+        self._previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, _ignore)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-        self.wake.set()
 
-    def _on_child(self, signum: int, frame: FrameType | None) -> None:
-        self.wake.set()
+    def wait(self, timeout: float) -> bool:
+        """Sleep until a signal arrives or ``timeout`` passes."""
+        ready, _, _ = select.select([self._r], [], [], timeout)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._r, 512):
+                    pass
+        return bool(ready)
+
+    def clear(self) -> None:
+        """Nothing to clear: ``wait`` drains the pipe."""
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.set_wakeup_fd(self._old_fd)
+        os.close(self._r)
+        os.close(self._w)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A Python-level handler, so SIGCHLD reaches the wake-up fd."""
 
 
 def _open_store(cfg: LaunchConfig) -> tuple[TorchStore, bool]:
@@ -104,8 +128,7 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
         store, keys, node_id, cfg.rdzv.join_timeout, cfg.rdzv.keep_alive_interval
     )
     closer = _start_closer(cfg, store, keys, events, policy) if is_leader else None
-    wake = threading.Event()
-    signals = _Signals(cfg.signals_to_handle, wake)
+    signals = _Signals(cfg.signals_to_handle)
     analysis = NodeAnalysis(cfg.rdzv.local_addr) if cfg.ft.attribution.rules else None
     workers = SubprocessWorkers(ConsoleSink(), analysis.hook if analysis else None)
     me = Participant(
@@ -123,7 +146,7 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
         me,
         paths,
         base_env,
-        wake,
+        signals,
         pending_signal=lambda: signals.received,
         exit_barrier=(lambda: _exit_barrier(rdzv, closer, cfg)) if closer else (lambda: None),
         analysis=analysis,

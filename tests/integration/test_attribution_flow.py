@@ -138,7 +138,7 @@ def test_one_remote_analysis_per_failed_cycle(tmp_path: Path) -> None:
         assert url, "resilience serve printed its URL"
         results = _run_two(tmp_path, "--ft-attribution-http-url", url,
                            train=("--fail-cycles", "all", "--mode", "keyerror"))
-        assert [code for code, _ in results] == [93, 93]
+        assert [code for code, _ in results] == [93, 93], [e[-1500:] for _, e in results]
         stats = httpx.get(f"{url}/stats", timeout=10).json()
         assert stats["counters"]["analyses"] == 1, stats
         (decision,) = _decisions(tmp_path)

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 __all__ = ["ConsoleSink", "LineHook", "LogPump"]
 
-LineHook = Callable[[int, bytes], None]
+LineHook = Callable[[int, bool, bytes], None]  # (rank, from stderr, line)
 
 
 class ConsoleSink:
@@ -82,7 +82,7 @@ class LogPump:
                 if to_console:
                     self._console.write(is_err, self._prefix + line)
                 if self._hook is not None:
-                    self._hook(self._rank, line)
+                    self._hook(self._rank, is_err, line)
         finally:
             stream.close()
             with self._file_lock:

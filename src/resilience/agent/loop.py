@@ -5,11 +5,11 @@ The only place (with the round closer) that sleeps, polls or writes the store.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from resilience.agent.analysis import NodeAnalysis
 from resilience.agent.env import worker_env
@@ -28,7 +28,14 @@ from resilience.records import (
 )
 from resilience.rendezvous.client import RendezvousClient
 
-__all__ = ["Agent", "RunPaths", "exit_code_for"]
+__all__ = ["Agent", "RunPaths", "Waker", "exit_code_for"]
+
+
+class Waker(Protocol):
+    """What the loop sleeps on between ticks (woken early by signals and worker exits)."""
+
+    def wait(self, timeout: float) -> bool: ...
+    def clear(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Agent:
         me: Participant,
         paths: RunPaths,
         base_env: Mapping[str, str],
-        wake: threading.Event,
+        wake: Waker,
         pending_signal: Callable[[], int | None],
         exit_barrier: Callable[[], None] = lambda: None,
         analysis: NodeAnalysis | None = None,

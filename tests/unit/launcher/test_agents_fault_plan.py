@@ -43,7 +43,7 @@ class Plan:
 class ScriptedWorkers:
     """A WorkerGroup whose workers follow the plan: fail with lines, or succeed, at once."""
 
-    def __init__(self, node: int, plan: Plan, hook: Callable[[int, bytes], None]) -> None:
+    def __init__(self, node: int, plan: Plan, hook: Callable[[int, bool, bytes], None]) -> None:
         self.node, self.plan, self.hook = node, plan, hook
         self.live: list[WorkerLaunch] = []
         self.cycle = -1
@@ -66,7 +66,7 @@ class ScriptedWorkers:
         first = self.live[0]
         if lines is not None:
             for line in lines:
-                self.hook(first.rank, line)
+                self.hook(first.rank, True, line)
             self.live = self.live[1:]
             return [WorkerExit(local_rank=0, rank=first.rank, exitcode=1, at=time.time())]
         done, self.live = self.live, []
