@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -165,8 +166,6 @@ def _kill_group(pid: int, sig: int) -> None:
 
 def _error_message(path: Path) -> str:
     """The exception message torch's @record wrote, if any (best effort, never raises)."""
-    import json
-
     try:
         data = json.loads(path.read_text())
         message = data.get("message", {})

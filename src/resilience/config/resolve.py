@@ -8,6 +8,7 @@ a :class:`ConfigError` whose message names the bad value, where it came from, an
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import uuid
 import warnings
@@ -303,8 +304,6 @@ def _stop_timeout(args: argparse.Namespace, env: Mapping[str, str]) -> float:
 
 
 def _signals(text: str) -> tuple[str, ...]:
-    import signal
-
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     for name in names:
         if name not in signal.Signals.__members__ or name in {"SIGKILL", "SIGSTOP"}:

@@ -29,7 +29,7 @@ from resilience.decide.combine import GateDecision, aggregate, decide_from_verdi
 from resilience.keys import Keys
 from resilience.records import FailureRecord, OpenRecord, Participant, decode
 from resilience.sources.base import AttributionRequest, AttributionSource
-from resilience.store import Store
+from resilience.store import Store, try_get
 
 __all__ = ["AttributionGate"]
 
@@ -90,10 +90,8 @@ class AttributionGate:
 
     def _opener_log_paths(self, cycle: int) -> list[str]:
         opened = decode(OpenRecord, self.store.get(self.keys.round_open(cycle + 1)))
-        key = self.keys.cycle_failure(cycle, opened.opened_by)
-        if not self.store.check([key]):
-            return []
-        return decode(FailureRecord, self.store.get(key)).log_paths
+        raw = try_get(self.store, self.keys.cycle_failure(cycle, opened.opened_by))
+        return [] if raw is None else decode(FailureRecord, raw).log_paths
 
     # -- decision -------------------------------------------------------------------------
     def decide(self, cycle: int, joined: Sequence[Participant], now: float) -> GateDecision | None:
@@ -147,10 +145,9 @@ class AttributionGate:
         return out
 
     def _digests(self, cycle: int, joined: Sequence[Participant]) -> list[NodeDigest]:
-        keys = [self.keys.cycle_failure(cycle, p.node_id) for p in joined]
-        present = [k for k in keys if self.store.check([k])]
+        raws = (try_get(self.store, self.keys.cycle_failure(cycle, p.node_id)) for p in joined)
         digests: list[NodeDigest] = []
-        for raw in self.store.multi_get(present) if present else []:
+        for raw in filter(None, raws):
             record = decode(FailureRecord, raw)
             for text in record.digests:
                 try:

@@ -67,10 +67,10 @@ class RendezvousClient:
 
     def first_round(self) -> int:
         """The round a starting agent joins: the latest open one, or the next if it closed."""
-        key = self.keys.latest_round()
-        if not self.store.check([key]):
+        latest = try_get(self.store, self.keys.latest_round())
+        if latest is None:
             return 0
-        n = int(self.store.get(key))
+        n = int(latest)
         return n + 1 if self.store.check([self.keys.round_closed(n)]) else n
 
     def join(self, n: int, me: Participant) -> JoinResult:
@@ -113,18 +113,16 @@ class RendezvousClient:
 
     # -- job end ---------------------------------------------------------------------------
     def read_shutdown(self) -> ShutdownRecord | None:
-        key = self.keys.shutdown()
-        if not self.store.check([key]):
-            return None
-        return decode(ShutdownRecord, self.store.get(key))
+        raw = try_get(self.store, self.keys.shutdown())
+        return None if raw is None else decode(ShutdownRecord, raw)
 
     def read_verdict(self, cycle: int) -> str:
         """A one-line summary of the leader's verdict for a cycle, or '' if none."""
-        key = self.keys.cycle_verdict(cycle)
-        if not self.store.check([key]):
+        raw = try_get(self.store, self.keys.cycle_verdict(cycle))
+        if raw is None:
             return ""
         try:
-            v = json.loads(self.store.get(key))
+            v = json.loads(raw)
             return f"{v['action']} {v['category']} by {v['source']}: {v['reason']}"[:200]
         except (ValueError, KeyError, TypeError):
             return "(unreadable verdict)"

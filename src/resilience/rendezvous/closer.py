@@ -35,7 +35,7 @@ from resilience.rendezvous.barrier import (
     decide_close,
 )
 from resilience.rendezvous.liveness import LeaseTracker
-from resilience.store import Store, TorchStore
+from resilience.store import Store, TorchStore, try_get
 
 __all__ = ["DecisionGate", "GateOutcome", "RoundCloser"]
 
@@ -231,7 +231,8 @@ class RoundCloser:
 
     def _shutdown(self) -> ShutdownRecord | None:
         key = self.keys.shutdown()
-        return decode(ShutdownRecord, self.store.get(key)) if self.store.check([key]) else None
+        raw = try_get(self.store, key)
+        return None if raw is None else decode(ShutdownRecord, raw)
 
     def _close_shutdown(self, n: int, reason: ShutdownReason, detail: str) -> None:
         record = ShutdownRecord(reason=reason, detail=detail, by="leader")
