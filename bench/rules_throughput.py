@@ -10,9 +10,10 @@ interleaved ranks; a real failure at the end), then reports:
   * `grep -c -E` with the same keyword alternation (the practical ceiling);
   * streaming, per line, on three line mixes (the first --stream-mb of the log; training step
     lines `step 1234 loss 2.345 lr 3e-4 tokens/s 123456`, progress lines that are all parsed;
-    lines holding no keyword): `Analyzer.feed_line_bytes` (the per-line hook) next to what
-    LogPump does per line (write + flush to the rank's file), and the real LogPump (file +
-    console to /dev/null) without and with the hook.
+    lines holding no keyword): `Analyzer.feed_line_bytes` (one line at a time) and
+    `queue_bytes` + drain (the agent's path: the pump queues chunks, a drain thread scans)
+    next to a write + flush per line. What the worker feels of it is measured by
+    `bench/tee_overhead.py`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-from resilience.agent.logs import ConsoleSink, LineHook, LogPump
 from resilience.attribution import Analyzer, analyze_file
-from resilience.attribution.registry import KEYWORDS, PROGRESS_KEYWORDS
+from resilience.attribution.progress import STEP_PATTERNS
+from resilience.attribution.registry import KEYWORDS
 
 MB = 1 << 20
 
@@ -108,22 +108,13 @@ def bench_file(path: Path) -> list[str]:
            f"({dt_tail:.2f} s for the default window; CPU {tail / cpu_tail:.1f} MB/s)"]
     grep = shutil.which("grep")
     if grep:
-        alternation = "|".join(re.escape(k) for k in (*KEYWORDS, *PROGRESS_KEYWORDS))
+        keywords = (*KEYWORDS, *(lit.decode() for lit, _ in STEP_PATTERNS), "heckpoint")
+        alternation = "|".join(re.escape(k) for k in keywords)
         res, dt_g = _timed(lambda: subprocess.run([grep, "-c", "-E", alternation, str(path)],
                                                   capture_output=True, text=True, check=False))
         out.append(f"grep -c -E (same keywords)   {size / MB / dt_g:8.1f} MB/s  "
                    f"{lines / dt_g / 1e6:6.2f} M lines/s  ({res.stdout.strip()} matching lines)")
     return out
-
-
-def _pump(src: Path, log: Path, hook: LineHook | None) -> None:
-    """The launcher's logging path for one worker: LogPump reading `src` line by line, writing
-    each line to `log` (flushed) and to the console (here /dev/null), then calling `hook`."""
-    with open(os.devnull, "wb") as null:
-        proc = SimpleNamespace(stdout=src.open("rb"), stderr=None)
-        pump = LogPump(proc, 3, log, ConsoleSink(null, null), True, True, hook)  # type: ignore[arg-type]
-        pump.start()
-        pump.join(3600)
 
 
 def _stream_case(name: str, lines: list[bytes]) -> list[str]:
@@ -143,19 +134,15 @@ def _stream_case(name: str, lines: list[bytes]) -> list[str]:
         _, t_line = _timed(lambda: ([a.feed_line_bytes(line) for line in lines], a.digest()))
         b = Analyzer()
         _, t_feed = _timed(lambda: ([b.feed(text) for text in texts], b.digest()))
-        _, t_pump = _timed(lambda: _pump(src, Path(tmp) / "p.log", None))
-        c = Analyzer(rank=3)
-        _, t_hooked = _timed(lambda: (_pump(src, Path(tmp) / "h.log",
-                                            lambda rank, line: c.feed_line_bytes(line)),
-                                      c.digest()))
+        c = Analyzer(batch_lines=None)
+        _, t_drain = _timed(lambda: (c.queue_bytes(src.read_bytes()), c.digest()))
     return [f"{name}: {n} lines, {sum(map(len, lines)) / n:.0f} bytes/line",
             f"  write + flush (LogPump's file write)   {t_flush * ns:7.0f} ns/line",
             f"  Analyzer.feed_line_bytes               {t_line * ns:7.0f} ns/line  = "
             f"{100 * t_line / t_flush:5.1f} % of write+flush",
             f"  Analyzer.feed (str)                    {t_feed * ns:7.0f} ns/line",
-            f"  LogPump, file + console, no hook       {t_pump * ns:7.0f} ns/line",
-            f"  LogPump + feed_line_bytes hook         {t_hooked * ns:7.0f} ns/line  overhead "
-            f"{100 * (t_hooked - t_pump) / t_pump:5.1f} % (difference of two timings: noisy)"]
+            f"  queue_bytes + drain (the agent's path) {t_drain * ns:7.0f} ns/line  (CPU of the "
+            "drain thread; bench/tee_overhead.py measures what the worker sees)"]
 
 
 def bench_stream(path: Path, stream_bytes: int) -> list[str]:

@@ -156,6 +156,8 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
     finally:
         workers.stop(cfg.stop_timeout)
         signals.restore()
+        if analysis is not None:
+            analysis.close()
         if closer is not None:
             closer.stop()
         events.close()

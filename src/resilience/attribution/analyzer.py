@@ -1,16 +1,24 @@
 """The streaming analyzer: feed lines (or byte chunks) as they are written; ask for a digest.
 
-`feed_line_bytes(line)` (and `feed(line)` for text) only appends to a batch; every
-`batch_lines` lines the batch is joined and scanned with the shared keyword prefilter
-(`scan.candidate_lines`), so the cost of regexes is paid only for the few lines that mention an
-error, a cycle marker or progress. `feed_bytes(chunk)` scans raw chunks directly.
-Memory is bounded: at most `max_candidates` candidates per role and cycle, and the last
-`max_cycles` cycles.
+Input is appended to a bounded `Inbox` and scanned in batches: the batch is joined and
+searched with the shared keyword prefilter (`scan.candidate_lines`), so the cost of regexes is
+paid only for the few lines that mention an error, a cycle marker or progress.
 
-Threads: `feed_line_bytes` and `feed` may be called from several threads at once (a worker's
-stdout and stderr pumps) without a lock of the caller's: the append is atomic and the scan runs
-under the analyzer's own lock, which `digest()`/`digests()`/`flush()` take too. `feed_bytes`
-keeps a partial line between calls, so it expects a single stream (one thread).
+* `feed_line_bytes(line)` / `feed(text)`: one line; every `batch_lines` lines the batch is
+  scanned on the caller's thread (`batch_lines=None`: never, a drain does it).
+* `feed_bytes(chunk)`: raw bytes that may split lines anywhere; scanned now.
+* `queue_bytes(chunk)`: raw bytes, never scanned on the caller's thread: the launcher's pump
+  hands its chunks over with this and a drain thread calls `drain()`; the pump's cost is an
+  append per chunk. Past `max_pending` unscanned bytes the oldest are dropped (counted), so a
+  drain that falls behind never blocks the pump nor grows memory.
+* `drain(max_bytes)` / `flush()`: scan some / all of what is pending.
+
+Memory is bounded: the inbox, at most `max_candidates` candidates per role and cycle, and the
+last `max_cycles` cycles.
+
+Threads: every method may be called from any thread. Feeding takes only the inbox's short
+lock; scanning runs under the analyzer's own lock, which `digest()`/`digests()` take too.
+Chunks of one stream must come from one thread at a time (their order is the line order).
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from __future__ import annotations
 import threading
 
 from .cycle_state import CycleState
+from .inbox import Inbox
 from .lines import find_timestamp, parse_line
-from .markers import CHECKPOINT_RE, PROGRESS_RE, parse_cycle_marker
+from .markers import parse_cycle_marker
+from .progress import scan_progress
 from .registry import MAX_MATCH_CHARS
 from .scan import candidate_lines
 
@@ -27,10 +37,11 @@ __all__ = ["Analyzer", "NodeDigest"]
 
 from .digest import NodeDigest
 
-_MAX_PARTIAL = 1 << 20  # a "line" longer than this is cut (memory bound for feed_bytes)
+_MAX_PARTIAL = 1 << 20  # a "line" longer than this is cut (memory bound)
 _LOOKBACK = 1024  # bytes before a candidate searched for a timestamp when it has none
 _ELASTIC_LINES = 11  # lines after `Root Cause (first observed failure):` holding its fields
 _ELASTIC_BYTES = 4096  # ... read from at most this many bytes from the header on
+MAX_PENDING = 64 << 20  # default bound of unscanned input
 
 
 class Analyzer:
@@ -44,17 +55,19 @@ class Analyzer:
         cycle_id: int = 0,
         max_candidates: int = 32,
         max_cycles: int = 64,
-        batch_lines: int = 4096,
+        batch_lines: int | None = 4096,
+        max_pending: int = MAX_PENDING,
         truncated: bool = False,
     ) -> None:
         self._rank, self._node = rank, node
         self._max_candidates, self._max_cycles = max_candidates, max_cycles
-        self._batch_lines = batch_lines
+        self._batch_lines = batch_lines or 0
         self._truncated = truncated
         self._lock = threading.Lock()
-        self._pending: list[bytes] = []  # only ever appended to, or cut from the front
-        self._partial = b""
-        self._lines = 0  # complete lines scanned so far
+        self._inbox = Inbox(max_pending)
+        self._lines_in: list[bytes] = []  # feed_line_bytes: appended to, or cut from the front
+        self._partial = b""  # an unfinished last line, scanned with the next input
+        self._lines = 0  # complete lines scanned (or dropped unscanned) so far
         self._closed: list[NodeDigest] = []
         self._carry = b""  # end of the previous block, for timestamp look-back
         self._elastic: tuple[int, str, bytes] | None = None  # a block ended inside it
@@ -62,42 +75,47 @@ class Analyzer:
 
     # ---- input ---------------------------------------------------------------------------
     def feed_line_bytes(self, line: bytes) -> None:
-        """One line as read from a pipe (`readline()`), with or without its newline.
-
-        The per-line fast path: an append; every `batch_lines` lines the batch is scanned
-        (amortised, see the module docstring). Thread-safe.
-        """
-        pending = self._pending
-        pending.append(line)
-        if len(pending) >= self._batch_lines:
-            with self._lock:
-                self._flush_lines()
+        """One line as read from a pipe (`readline()`), with or without its newline. The fast
+        path is a list append (atomic: two threads may feed at once)."""
+        lines = self._lines_in
+        lines.append(line)
+        if len(lines) >= self._batch_lines > 0:
+            self.flush(final=False)
 
     def feed(self, line: str) -> None:
-        """One line of text, with or without its trailing newline. Thread-safe."""
-        pending = self._pending
-        pending.append(line.encode("utf-8", "surrogatepass"))
-        if len(pending) >= self._batch_lines:
-            with self._lock:
-                self._flush_lines()
+        """One line of text, with or without its trailing newline."""
+        self.feed_line_bytes(line.encode("utf-8", "surrogatepass"))
 
     def feed_bytes(self, data: bytes) -> None:
-        """A chunk of raw output; partial lines are kept until their newline arrives."""
-        with self._lock:
-            self._flush_lines()
-            if self._partial:
-                data = self._partial + data
-            cut = data.rfind(b"\n") + 1
-            self._partial = data[cut:]
-            if len(self._partial) > _MAX_PARTIAL:
-                data, cut, self._partial = data + b"\n", len(data) + 1, b""
-            if cut:
-                self._scan(data, cut)
+        """A chunk of raw output, scanned now; a partial last line waits for its end."""
+        self.queue_bytes(data)
+        self.flush(final=False)
 
-    def flush(self) -> None:
-        """Scan everything fed so far (an unterminated last line counts as a line)."""
+    def queue_bytes(self, data: bytes) -> int:
+        """A chunk of raw output, left for `drain()`; returns the bytes now pending."""
+        if self._lines_in:  # keep the order of lines fed before
+            with self._lock:
+                self._collect_lines()
+        return self._inbox.put(data)[1]
+
+    def drain(self, max_bytes: int) -> int:
+        """Scan about `max_bytes` of pending input (whole chunks, at least one); returns the
+        bytes still pending. A drain thread calls this in slices so that it never holds the
+        GIL for long."""
         with self._lock:
-            self._flush()
+            self._scan_taken(max_bytes)
+        return self._inbox.pending_bytes
+
+    def flush(self, final: bool = True) -> None:
+        """Scan everything fed so far; `final`: an unterminated last line counts as a line."""
+        with self._lock:
+            self._scan_taken(None)
+            if final:
+                self._flush_partial()
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._inbox.pending_bytes + sum(map(len, self._lines_in[:]))
 
     # ---- output --------------------------------------------------------------------------
     def digest(self) -> NodeDigest:
@@ -122,53 +140,77 @@ class Analyzer:
                           truncated=self._truncated)
 
     def _digest(self) -> NodeDigest:
-        self._flush()
+        self._scan_taken(None)
+        self._flush_partial()
         if self._elastic is not None:
             self._elastic_root(*self._elastic, complete=True)
         return self._cycle.to_digest(self._lines)
 
-    def _flush(self) -> None:
-        self._flush_lines()
+    def _flush_partial(self) -> None:
         if self._partial:
             data, self._partial = self._partial + b"\n", b""
             self._scan(data, len(data))
 
-    def _flush_lines(self) -> None:
-        """Scan the pending lines (caller holds the lock). Lines appended meanwhile by another
-        thread land after index n and stay for the next batch."""
-        pending = self._pending
-        n = len(pending)
+    def _collect_lines(self) -> None:
+        """Move the lines of `feed_line_bytes` into the inbox, as one chunk (caller holds the
+        lock). Lines appended meanwhile by another thread land after index n and stay."""
+        lines = self._lines_in
+        n = len(lines)
         if not n:
             return
-        batch = pending[:n]
-        del pending[:n]
+        batch = lines[:n]
+        del lines[:n]
         data = b"".join(batch)
         if data.count(b"\n") != n or not data.endswith(b"\n"):
             data = b"\n".join(line.rstrip(b"\r\n") for line in batch) + b"\n"
-        self._scan(data, len(data))
+        self._inbox.put(data)
+
+    def _scan_taken(self, max_bytes: int | None) -> None:
+        """Scan pending input (caller holds the lock); a partial last line is kept."""
+        self._collect_lines()
+        taken = self._inbox.take(max_bytes)
+        if taken is None:
+            return
+        data = taken.data
+        if taken.dropped_bytes:  # the feeder outran the drain: a window is lost
+            self._lines += taken.dropped_lines  # the partial line ended in the dropped bytes
+            self._partial, self._carry, self._elastic = b"", b"", None
+            self._cycle.truncated = True
+        if self._partial:
+            data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if len(self._partial) > _MAX_PARTIAL:
+            data, cut, self._partial = data + b"\n", len(data) + 1, b""
+        if cut:
+            self._scan(data, cut)
 
     def _scan(self, buf: bytes, end: int) -> None:
         if self._elastic is not None:
             self._finish_elastic(self._elastic, buf, end)
-        found = candidate_lines(buf, end)
-        errors, count = found.errors, buf.count
-        progress, checkpoint = PROGRESS_RE.search, CHECKPOINT_RE.search
-        prev, lineno = 0, self._lines
-        for start, stop in found.spans:
-            lineno += count(b"\n", prev, start)
-            prev = start
+        count = buf.count
+        pos, lineno = 0, self._lines  # lineno: lines before `pos`
+        for start, stop in candidate_lines(buf, end):  # lines with an error keyword
+            if start > pos:
+                self._progress(buf, pos, start, lineno)
+                lineno += count(b"\n", pos, start)
             raw = buf[start:min(stop, start + MAX_MATCH_CHARS)].decode("utf-8", "replace")
-            if start in errors:
-                self._line(raw, lineno + 1, buf, start, end)
-                continue
-            # only a progress keyword, the common case: markers.parse_progress, inlined
-            m = progress(raw)
-            ckpt = "heckpoint" in raw and checkpoint(raw) is not None
-            if m is not None or ckpt:
-                self._cycle.add_step(int(m.group(1)) if m else None, ckpt, lineno + 1)
-        self._lines = lineno + count(b"\n", prev, end)
+            lineno += 1
+            self._line(raw, lineno, buf, start, end)
+            pos = stop + 1
+        if end > pos:
+            self._progress(buf, pos, end, lineno)
+            lineno += count(b"\n", pos, end)
+        self._lines = lineno
         tail = buf[max(0, end - _LOOKBACK):end]
         self._carry = (self._carry + tail)[-_LOOKBACK:] if len(tail) < _LOOKBACK else tail
+
+    def _progress(self, buf: bytes, a: int, b: int, lineno: int) -> None:
+        """Progress in the lines of buf[a:b], which hold no error keyword; `lineno` lines
+        come before `a`."""
+        found = scan_progress(buf, a, b, self._cycle.last_step)
+        if found is not None:
+            self._cycle.add_stretch(found, lambda at: lineno + buf.count(b"\n", a, at) + 1)
 
     def _line(self, raw: str, lineno: int, buf: bytes, start: int, end: int) -> None:
         info = parse_line(raw)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, find_timestamp, parse_line
 from .markers import parse_progress
+from .progress import Stretch
 from .registry import Role, match_content
 
 __all__ = ["CycleState"]
@@ -72,17 +73,23 @@ class CycleState:
 
     def add_progress(self, content: str, lineno: int) -> None:
         """Count an iteration / step / checkpoint line."""
-        step, ckpt = parse_progress(content)
-        self.add_step(step, ckpt, lineno)
-
-    def add_step(self, step: int | None, ckpt: bool, lineno: int) -> None:
-        """Count a parsed progress line (`markers.parse_progress`)."""
-        if step is not None and (self.last_step is None or step > self.last_step):
-            self.last_step, self.last_progress_line = step, lineno
-            self.progress_seq += 1
+        steps, ckpt = parse_progress(content)
+        for step in steps:
+            if self.last_step is None or step > self.last_step:
+                self.last_step, self.last_progress_line = step, lineno
+                self.progress_seq += 1
         if ckpt:
             self.checkpoint_line = lineno
             self.progress_seq += 1
+
+    def add_stretch(self, p: Stretch, line_of: Callable[[int], int]) -> None:
+        """Count the progress of a stretch of lines (`progress.scan_progress`); `line_of`
+        turns a buffer offset into a line number."""
+        if p.top is not None:
+            self.last_step, self.last_progress_line = p.top, line_of(p.top_at)
+        if p.saves:
+            self.checkpoint_line = line_of(p.save_at)
+        self.progress_seq += p.rises + p.saves
 
     def add_elastic_root(self, lineno: int, following: list[str], header: str) -> None:
         """Parse the fields after torchelastic's `Root Cause (first observed failure):`."""

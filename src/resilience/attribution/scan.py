@@ -1,9 +1,9 @@
 """Finding candidate lines in a big byte buffer without a Python loop over every line.
 
-A line is a candidate iff it contains one of `registry.KEYWORDS` (an *error* line) or of
-`registry.PROGRESS_KEYWORDS` (a *progress* line); the set is exactly that, however the search
-below is organised. Only candidate lines come back to Python. This is the prefilter the
-streaming and the file paths share.
+A line is a candidate iff it contains one of `registry.KEYWORDS` (an *error* line); the set
+is exactly that, however the search below is organised. Only candidate lines come back to
+Python. This is the prefilter the streaming and the file paths share; progress lines are
+found in bulk by `progress.scan_progress` on the stretches between candidates.
 
 Cost model (CPython 3.11, measured): a `re` search for a literal of two or more bytes runs at
 ~2.3 GB/s (it loops on the first byte, then compares the rest); a pattern starting with one
@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .registry import KEYWORDS, PROGRESS_KEYWORDS
+from .registry import KEYWORDS
 
-__all__ = ["ALL_KEYWORDS", "RARE_BYTES", "Candidates", "candidate_lines", "candidate_spans"]
+__all__ = ["ERROR_KEYWORDS", "RARE_BYTES", "candidate_lines", "candidate_spans"]
 
-ALL_KEYWORDS: tuple[bytes, ...] = tuple(k.encode() for k in (*KEYWORDS, *PROGRESS_KEYWORDS))
+ERROR_KEYWORDS: tuple[bytes, ...] = tuple(k.encode() for k in KEYWORDS)
 # Bytes seldom seen in training logs (< ~1.5 % each on NCCL/Megatron-style logs, Python source
 # and the labelled corpus); keywords are anchored at the first of them they contain.
 RARE_BYTES = b"XxyRWkIm"
@@ -40,37 +40,33 @@ _SENTINEL = 1
 
 
 class _Plan:
-    """The searches for one keyword set: {keyword: is_error}."""
+    """The searches for one keyword set."""
 
-    def __init__(self, keywords: dict[bytes, bool]) -> None:
+    def __init__(self, keywords: Iterable[bytes]) -> None:
         table = bytearray(range(256))
         for b in RARE_BYTES:
             table[b] = _SENTINEL
         self.table = bytes(table)
-        self.literal_errors: list[re.Pattern[bytes]] = []
-        self.literal_progress: list[re.Pattern[bytes]] = []
-        # first two translated bytes of an anchor -> [(keyword, offset of the anchor, is_error)]
-        self.anchors: dict[bytes, list[tuple[bytes, int, bool]]] = {}
+        self.literals: list[re.Pattern[bytes]] = []
+        # first two translated bytes of an anchor -> [(keyword, offset of the anchor)]
+        self.anchors: dict[bytes, list[tuple[bytes, int]]] = {}
         alts: list[bytes] = []
-        for kw, is_error in keywords.items():
+        for kw in dict.fromkeys(keywords):
             i = next((i for i, b in enumerate(kw) if b in RARE_BYTES and len(kw) - i >= 2), -1)
             if i < 0:
-                target = self.literal_errors if is_error else self.literal_progress
-                target.append(re.compile(re.escape(kw) + b"[^\n]*"))
+                self.literals.append(re.compile(re.escape(kw) + b"[^\n]*"))
                 continue
             anchor = kw[i:].translate(self.table)
-            self.anchors.setdefault(anchor[:2], []).append((kw, i, is_error))
+            self.anchors.setdefault(anchor[:2], []).append((kw, i))
             alts.append(anchor[1:])
         self.sentinel: re.Pattern[bytes] | None = re.compile(
             re.escape(bytes([_SENTINEL])) + b"(?:" + _trie(alts) + b")") if alts else None
 
-    def kind(self, buf: bytes, pos: int, head: bytes) -> bool | None:
-        """Whether the sentinel hit at `pos` (translated bytes `head` there) starts an error
-        (True) or progress (False) keyword; None if the original bytes hold no whole keyword."""
-        for kw, offset, is_error in self.anchors.get(head, ()):
-            if pos >= offset and buf.startswith(kw, pos - offset):
-                return is_error
-        return None
+    def whole(self, buf: bytes, pos: int, head: bytes) -> bool:
+        """Whether the sentinel hit at `pos` (translated bytes `head` there) is a whole
+        keyword in the original bytes."""
+        return any(pos >= offset and buf.startswith(kw, pos - offset)
+                   for kw, offset in self.anchors.get(head, ()))
 
 
 def _trie(words: list[bytes]) -> bytes:
@@ -89,78 +85,49 @@ def _trie(words: list[bytes]) -> bytes:
     return (b"(?:" + body + b")?" if body else b"") if b"" in groups else body
 
 
-_PLAN = _Plan({**{k.encode(): False for k in PROGRESS_KEYWORDS},
-               **{k.encode(): True for k in KEYWORDS}})
+_PLAN = _Plan(ERROR_KEYWORDS)
 
 
-def _literal(buf: bytes, end: int, searches: list[re.Pattern[bytes]],
-             out: dict[int, int]) -> None:
+def _literal(plan: _Plan, buf: bytes, end: int, out: dict[int, int]) -> None:
     rfind = buf.rfind
-    for rx in searches:  # `keyword[^\n]*`: the match ends at the line end, so the rest of the
-        for m in rx.finditer(buf, 0, end):  # line is skipped by the engine, not by Python
+    for rx in plan.literals:  # `keyword[^\n]*`: the match ends at the line end, so the rest of
+        for m in rx.finditer(buf, 0, end):  # the line is skipped by the engine, not by Python
             pos, stop = m.span()
             out[rfind(b"\n", 0, pos) + 1] = stop
 
 
-def _sentinel(plan: _Plan, buf: bytes, end: int, errors: dict[int, int],
-              progress: dict[int, int]) -> None:
+def _sentinel(plan: _Plan, buf: bytes, end: int, out: dict[int, int]) -> None:
     if plan.sentinel is None:
         return
-    search, kind = plan.sentinel.search, plan.kind
+    search, whole = plan.sentinel.search, plan.whole
     find, rfind = buf.find, buf.rfind
     translated = buf.translate(plan.table)  # same offsets as `buf`
     m = search(translated, 0, end)
     while m is not None:
         pos = m.start()
-        is_error = kind(buf, pos, translated[pos:pos + 2])
-        if is_error is None:
+        if not whole(buf, pos, translated[pos:pos + 2]):
             m = search(translated, pos + 1, end)
             continue
         start = rfind(b"\n", 0, pos) + 1
         stop = find(b"\n", pos, end)
         if stop == -1:
             stop = end
-        if is_error:
-            errors[start] = stop
-            m = search(translated, stop, end)  # the line is classified: skip its rest
-        else:
-            progress[start] = stop
-            m = search(translated, pos + 1, end)  # an error keyword may follow on this line
+        out[start] = stop
+        m = search(translated, stop, end)  # the line is a candidate: skip its rest
 
 
-class Candidates:
-    """Candidate lines of a buffer: `spans`, sorted (start, stop) with the newline excluded,
-    and `errors`, {start: stop} of those holding an error keyword (the rest: progress only)."""
-
-    __slots__ = ("errors", "spans")
-
-    def __init__(self, spans: list[tuple[int, int]], errors: dict[int, int]) -> None:
-        self.spans = spans
-        self.errors = errors
-
-
-def candidate_lines(buf: bytes, end: int) -> Candidates:
-    """The candidate lines of `buf[:end]`; `end` is just past the last complete line."""
-    errors: dict[int, int] = {}
-    progress: dict[int, int] = {}
-    _sentinel(_PLAN, buf, end, errors, progress)
-    _literal(buf, end, _PLAN.literal_errors, errors)
-    _literal(buf, end, _PLAN.literal_progress, progress)
-    progress.update(errors)
-    return Candidates(sorted(progress.items()), errors)
+def candidate_lines(buf: bytes, end: int) -> list[tuple[int, int]]:
+    """Sorted (start, stop) of the lines of `buf[:end]` holding an error keyword; `end` is just
+    past the last complete line, `stop` excludes the newline."""
+    return candidate_spans(buf, end)
 
 
 def candidate_spans(
-    buf: bytes, end: int, keywords: Iterable[bytes] = ALL_KEYWORDS
+    buf: bytes, end: int, keywords: Iterable[bytes] = ERROR_KEYWORDS
 ) -> list[tuple[int, int]]:
-    """Sorted (start, end) of the lines in `buf[:end]` that contain any keyword.
-
-    `end` is the offset just past the last complete line; the line end excludes its newline.
-    """
-    if keywords is ALL_KEYWORDS:
-        return candidate_lines(buf, end).spans
-    plan = _Plan(dict.fromkeys(keywords, True))
+    """Sorted (start, stop) of the lines in `buf[:end]` that contain any of `keywords`."""
+    plan = _PLAN if keywords is ERROR_KEYWORDS else _Plan(keywords)
     spans: dict[int, int] = {}
-    _sentinel(plan, buf, end, spans, spans)
-    _literal(buf, end, plan.literal_errors, spans)
+    _sentinel(plan, buf, end, spans)
+    _literal(plan, buf, end, spans)
     return sorted(spans.items())

@@ -6,8 +6,9 @@ import pytest
 
 from resilience.attribution import Analyzer
 from resilience.attribution.lines import _PREFIXES, parse_line
-from resilience.attribution.markers import CHECKPOINT_RE, CYCLE_MARKER_RE, PROGRESS_RE
+from resilience.attribution.markers import CHECKPOINT_RE, CYCLE_MARKER_RE
 from resilience.attribution.patterns import PATTERNS
+from resilience.attribution.progress import STEP_PATTERNS
 from resilience.attribution.registry import (
     KEYWORDS,
     MAX_MATCH_CHARS,
@@ -37,7 +38,8 @@ _UNBOUNDED_DOT = re.compile(r"(?<!\\)\.[*+]")
 
 @pytest.mark.parametrize("regex", [p.regex for p in PATTERNS]
                          + [rx.pattern for rx in _PREFIXES]
-                         + [PROGRESS_RE.pattern, CHECKPOINT_RE.pattern, CYCLE_MARKER_RE.pattern])
+                         + [CHECKPOINT_RE.pattern, CYCLE_MARKER_RE.pattern]
+                         + [rx.pattern.decode() for _, rx in STEP_PATTERNS])
 def test_regexes_have_no_unbounded_group_repetition_or_dot_star(regex: str) -> None:
     # Linear-time by construction: no quantified groups (no nested repetition) and no
     # unbounded `.*`; single-class repeats like \s* cannot backtrack exponentially.

@@ -4,11 +4,13 @@ and chunk sizes, and safe from two pump threads at once."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from resilience.attribution import Analyzer, read_digests
+from resilience.agent.analysis import NodeAnalysis
+from resilience.attribution import Analyzer, NodeDigest, read_digests
 
 from .conftest import CORPUS
 
@@ -72,3 +74,48 @@ def test_two_pump_threads_feed_one_analyzer() -> None:
     assert d.lines == 2 * n  # no line lost or counted twice
     assert d.last_step == n - 1
     assert [c.text for c in d.candidates] == ["KeyError: 'missing'"]
+
+
+@pytest.mark.parametrize("path", LOGS[::4], ids=lambda p: p.name)
+def test_queued_chunks_drained_in_slices_give_the_same_digests(path: Path) -> None:
+    raw = path.read_bytes()
+    whole = Analyzer()
+    whole.feed_bytes(raw)
+    a = Analyzer(batch_lines=None)
+    for i in range(0, len(raw), 37):  # chunks cut anywhere, as a pump's reads are
+        a.queue_bytes(raw[i:i + 37])
+        if i % 370 == 0:
+            a.drain(100)
+    assert a.pending_bytes > 0
+    assert a.digests() == whole.digests()
+
+
+def test_a_full_inbox_drops_the_oldest_output_and_says_so() -> None:
+    a = Analyzer(rank=2, batch_lines=None, max_pending=4096)
+    lines = [f"step {i} loss 2.0\n".encode() for i in range(5000)]
+    a.queue_bytes(b"RuntimeError: early, lost with the dropped output\n")
+    for line in lines:
+        a.queue_bytes(line)
+    assert a.pending_bytes <= 4096
+    d = a.digest()
+    assert d.lines == len(lines) + 1  # dropped lines are still counted
+    assert d.truncated
+    assert d.last_step == 4999
+    assert d.candidates == ()
+
+
+def test_node_analysis_scans_in_the_background() -> None:
+    analysis = NodeAnalysis("host-a")
+    try:
+        analysis.start_cycle(4, range(8, 10))
+        analysis.hook(9, True, b"step 1\n" * 1000 + b"KeyError: 'label'\n")
+        deadline = time.monotonic() + 30
+        while analysis.pending_bytes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert analysis.pending_bytes == 0  # the drain thread scanned it, nobody asked
+        digests = [NodeDigest.model_validate_json(j) for j in analysis.digests_json()]
+    finally:
+        analysis.close()
+    (d,) = [d for d in digests if d.candidates]
+    assert (d.rank, d.node, d.cycle_id, d.lines) == (9, "host-a", 4, 1001)
+    assert d.candidates[0].text == "KeyError: 'label'"

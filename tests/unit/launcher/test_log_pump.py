@@ -1,0 +1,71 @@
+"""The launcher's log pump with real worker processes: every line reaches the rank file, the
+prefixed console and the hook, whole and in order, however the worker's writes cut it."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+from resilience.agent.logs import ConsoleSink, LogPump
+
+
+def pump(tmp_path: Path, code: str, console_stderr: bool = True) -> tuple[
+        bytes, bytes, bytes, list[tuple[bool, bytes]]]:
+    """Run `code` as a worker through a LogPump; (file, console out, console err, hook calls)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    calls: list[tuple[bool, bytes]] = []
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    p = LogPump(proc, 3, tmp_path / "rank3.log", ConsoleSink(out, err), True, console_stderr,
+                lambda rank, is_err, data: calls.append((is_err, data)))
+    p.start()
+    assert proc.wait(timeout=60) == 0
+    p.join(timeout=60)
+    return (tmp_path / "rank3.log").read_bytes(), out.getvalue(), err.getvalue(), calls
+
+
+def test_lines_written_together_get_a_prefix_each(tmp_path: Path) -> None:
+    file, out, _, calls = pump(tmp_path, "import sys; sys.stdout.write('a\\nb\\nc\\n')")
+    assert file == b"a\nb\nc\n"
+    assert out == b"[rank3]:a\n[rank3]:b\n[rank3]:c\n"
+    assert b"".join(d for is_err, d in calls if not is_err) == b"a\nb\nc\n"
+
+
+def test_a_line_written_in_pieces_arrives_whole(tmp_path: Path) -> None:
+    code = ("import sys, time\n"
+            "for piece in ('step 1 ', 'loss 2.0', '\\nnext\\n'):\n"
+            "    sys.stdout.write(piece); sys.stdout.flush(); time.sleep(0.05)\n")
+    file, out, _, calls = pump(tmp_path, code)
+    assert out == b"[rank3]:step 1 loss 2.0\n[rank3]:next\n"
+    assert file == b"step 1 loss 2.0\nnext\n"
+    assert all(d.endswith(b"\n") for _, d in calls)  # the hook never sees half a line
+
+
+def test_stdout_and_stderr_lines_do_not_mix_in_the_file(tmp_path: Path) -> None:
+    code = ("import sys, time\n"
+            "for i in range(200):\n"
+            "    sys.stdout.write('out-%d-' % i); sys.stdout.flush()\n"
+            "    sys.stderr.write('err %d\\n' % i); sys.stderr.flush()\n"
+            "    sys.stdout.write('end\\n'); sys.stdout.flush()\n")
+    file, out, err, _ = pump(tmp_path, code)
+    lines = file.decode().splitlines()
+    assert sorted(lines) == sorted([f"out-{i}-end" for i in range(200)]
+                                   + [f"err {i}" for i in range(200)])
+    assert err == b"".join(b"[rank3]:err %d\n" % i for i in range(200))
+    assert out == b"".join(b"[rank3]:out-%d-end\n" % i for i in range(200))
+
+
+def test_unterminated_and_overlong_lines_are_kept(tmp_path: Path) -> None:
+    code = "import sys; sys.stdout.write('x' * 200000 + '\\nlast words')"
+    file, out, _, calls = pump(tmp_path, code)
+    assert file == b"x" * 200000 + b"\nlast words"
+    assert out == b"[rank3]:" + b"x" * 200000 + b"\n[rank3]:last words"
+    assert b"".join(d for _, d in calls) == file
+
+
+def test_console_filter_still_writes_the_file(tmp_path: Path) -> None:
+    file, _, err, calls = pump(tmp_path, "import sys; sys.stderr.write('boom\\n')",
+                               console_stderr=False)
+    assert (file, err, calls) == (b"boom\n", b"", [(True, b"boom\n")])
