@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .digest import Candidate, NodeDigest
+from .digest import STALE_AFTER, Candidate, NodeDigest
 from .explain import Root, build_verdict, no_root_verdict
 from .policy import Policy
 from .registry import Role
@@ -24,12 +24,16 @@ from .verdict import Verdict
 __all__ = ["DEFAULT_POLICY", "combine"]
 
 DEFAULT_POLICY = Policy()
-_STALE_AFTER = 2
 
 
-def _resolve(c: Candidate, d: NodeDigest, node_of_rank: Mapping[int, str]) -> Candidate:
+def _resolve(c: Candidate, d: NodeDigest, others: Sequence[NodeDigest],
+             node_of_rank: Mapping[int, str]) -> Candidate:
     # the launcher's own rank -> node assignment is authoritative
-    node = (node_of_rank.get(c.rank) if c.rank is not None else None) or c.node or d.node
+    node = (node_of_rank.get(c.rank) if c.rank is not None else None) or c.node
+    if node is None and c.rank is not None:
+        node = next((d2.rank_hosts[c.rank] for d2 in (d, *others) if c.rank in d2.rank_hosts),
+                    None)
+    node = node or d.node
     if node is None and c.rank is not None:
         node = next((e.host for e in d.elastic_roots if e.rank == c.rank and e.host), None)
     return c if node == c.node else c.model_copy(update={"node": node})
@@ -42,8 +46,8 @@ def live_candidates(
     out = []
     for i, d in enumerate(digests):
         for c in d.candidates:
-            if d.progress_seq - c.progress_seq < _STALE_AFTER:
-                out.append((i, _resolve(c, d, node_of_rank)))
+            if d.progress_seq - c.progress_seq < STALE_AFTER:
+                out.append((i, _resolve(c, d, digests, node_of_rank)))
     return out
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .digest import Candidate, ElasticRoot, NodeDigest
+from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, find_timestamp, parse_line
 from .markers import parse_progress
 from .progress import Stretch
@@ -17,6 +17,7 @@ __all__ = ["CycleState"]
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _INT = re.compile(r"-?\d{1,9}")
 _MAX_TEXT = 4096
+_MAX_HOSTS = 1024  # rank -> host pairs kept per cycle
 
 
 @dataclass
@@ -38,6 +39,7 @@ class CycleState:
     last_progress_line: int | None = None
     checkpoint_line: int | None = None
     progress_seq: int = 0
+    rank_hosts: dict[int, str] = field(default_factory=dict)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -48,16 +50,25 @@ class CycleState:
 
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
+        rank = info.rank if info.rank is not None else self.rank
+        if rank is not None and info.host and len(self.rank_hosts) < _MAX_HOSTS:
+            self.rank_hosts.setdefault(rank, info.host)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
             self.add_progress(info.content, lineno)
             return
-        rank = info.rank if info.rank is not None else self.rank
         key = (rank, pattern.id)
         bucket = self.candidates.setdefault(pattern.role, [])
+        first_line = None
         if key in self.seen:
-            return
-        if len(bucket) >= self.max_candidates:
+            # the same fault again: keep the first, unless progress made it stale since
+            i, old = next((i, c) for i, c in enumerate(bucket)
+                          if (c.rank, c.pattern) == key)
+            if self.progress_seq - old.progress_seq < STALE_AFTER:
+                return
+            del bucket[i]
+            first_line = old.first_line or old.line
+        elif len(bucket) >= self.max_candidates:
             self.dropped += 1
             return
         self.seen.add(key)
@@ -68,7 +79,7 @@ class CycleState:
             pattern=pattern.id,
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
-            progress_seq=self.progress_seq,
+            progress_seq=self.progress_seq, first_line=first_line,
         ))
 
     def add_progress(self, content: str, lineno: int) -> None:
@@ -122,4 +133,5 @@ class CycleState:
             elastic_roots=tuple(self.elastic), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
+            rank_hosts=dict(self.rank_hosts),
         )

@@ -13,10 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from .registry import Role
 from .verdict import Category
 
-__all__ = ["DIGEST_SCHEMA", "Candidate", "ElasticRoot", "NodeDigest"]
+__all__ = ["DIGEST_SCHEMA", "STALE_AFTER", "Candidate", "ElasticRoot", "NodeDigest"]
 
 DIGEST_SCHEMA: Final = "resilience.digest/1"
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+# A candidate followed by this many progress advances (new highest step, checkpoint saved) in
+# its stream is stale: training went on after it, so it did not end the cycle.
+STALE_AFTER = 2
 
 
 class Candidate(BaseModel):
@@ -38,6 +43,7 @@ class Candidate(BaseModel):
     confidence: float = 0.5
     all_ranks: bool = False
     progress_seq: int = 0  # number of progress advances seen before this line
+    first_line: int | None = None  # an earlier occurrence that progress made stale
 
 
 class ElasticRoot(BaseModel):
@@ -76,6 +82,8 @@ class NodeDigest(BaseModel):
     progress_seq: int = 0  # progress advances seen in this cycle
     dropped: int = 0  # candidates not kept because a role was full
     truncated: bool = False  # the input was a tail window of a bigger file
+    # rank -> host, from lines naming both (`srun: error: host: task 5: ...`, NCCL prefixes)
+    rank_hosts: dict[int, str] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

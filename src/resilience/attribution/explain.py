@@ -40,9 +40,8 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
         if len(failing) > 1 and not failing <= ranks:
             return (Category.UNKNOWN, "", f"{root.pattern} on rank(s) {sorted(ranks)} only, not "
                     "reproduced on every failing rank, so not proven to be the code's")
-    if root.category is Category.NUMERICAL and cycle_id > 0 and any(
-        d.checkpoint_line is not None for d in digests
-    ):
+    if root.category is Category.NUMERICAL and _checkpoint_since_last_failure(root, digests,
+                                                                               cycle_id):
         return (root.category, "after_checkpoint",
                 "a checkpoint was saved since the previous failure")
     if root.role is Role.CASCADE and root.timeout:
@@ -50,6 +49,18 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
     if root.role is Role.CASCADE:
         return root.category, root.kind, "no initiating error; earliest consequence shown"
     return root.category, root.kind, ""
+
+
+def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest],
+                                   cycle_id: int) -> bool:
+    """A checkpoint saved after the previous failure: in this cycle, when an earlier cycle
+    failed, or in this log after an earlier occurrence of the same fault (two attempts in one
+    file)."""
+    if cycle_id > 0 and any(d.checkpoint_line is not None for d in digests):
+        return True
+    first = root.first_line
+    return first is not None and any(
+        d.checkpoint_line is not None and first < d.checkpoint_line < root.line for d in digests)
 
 
 def _culprits(

@@ -36,6 +36,7 @@ DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType({
     "network": R,
     "host": R,
     "host.memory": S,  # host RAM or /dev/shm exhausted by the job itself: it will recur
+    "host.limits": S,  # a per-process limit (open files) exhausted by the job: it will recur
     "cuda_oom": S,
     "user_code": S,
     "numerical": S,

@@ -25,6 +25,7 @@ MAX_MATCH_CHARS = 4096
 KEYWORDS: tuple[str, ...] = (
     "rror", "xception", "Xid", "NCCL WARN", "of memory", "atchdog", "imed out", "oom-kill",
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
+    "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
 )
 # Progress keywords (iteration / step / checkpoint lines); validated by markers.PROGRESS_RE.
 PROGRESS_KEYWORDS: tuple[str, ...] = ("iter", "Iter", "tep", "heckpoint")

@@ -34,8 +34,9 @@ __all__ = ["ERROR_KEYWORDS", "RARE_BYTES", "candidate_lines", "candidate_spans"]
 
 ERROR_KEYWORDS: tuple[bytes, ...] = tuple(k.encode() for k in KEYWORDS)
 # Bytes seldom seen in training logs (< ~1.5 % each on NCCL/Megatron-style logs, Python source
-# and the labelled corpus); keywords are anchored at the first of them they contain.
-RARE_BYTES = b"XxyRWkIm"
+# and the labelled corpus; the backtick far less); keywords are anchored at the first of them
+# they contain.
+RARE_BYTES = b"XxyRWkIm`"
 _SENTINEL = 1
 
 
