@@ -13,6 +13,7 @@ Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from .digest import STALE_AFTER, Candidate, NodeDigest
@@ -26,6 +27,9 @@ __all__ = ["DEFAULT_POLICY", "combine"]
 DEFAULT_POLICY = Policy()
 
 
+_PID = re.compile(r"\bpid[=:] ?(\d{1,9})\b")  # `Xid ...: 79, pid=2271, name=python, ...`
+
+
 def _resolve(c: Candidate, d: NodeDigest, others: Sequence[NodeDigest],
              node_of_rank: Mapping[int, str]) -> Candidate:
     # the launcher's own rank -> node assignment is authoritative
@@ -33,6 +37,9 @@ def _resolve(c: Candidate, d: NodeDigest, others: Sequence[NodeDigest],
     if node is None and c.rank is not None:
         node = next((d2.rank_hosts[c.rank] for d2 in (d, *others) if c.rank in d2.rank_hosts),
                     None)
+    if node is None and (m := _PID.search(c.text)):
+        pid = int(m.group(1))
+        node = next((d2.pid_hosts[pid] for d2 in (d, *others) if pid in d2.pid_hosts), None)
     node = node or d.node
     if node is None and c.rank is not None:
         node = next((e.host for e in d.elastic_roots if e.rank == c.rank and e.host), None)

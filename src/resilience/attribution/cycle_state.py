@@ -17,7 +17,7 @@ __all__ = ["CycleState"]
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _INT = re.compile(r"-?\d{1,9}")
 _MAX_TEXT = 4096
-_MAX_HOSTS = 1024  # rank -> host pairs kept per cycle
+_MAX_HOSTS = 1024  # rank -> host and pid -> host pairs kept per cycle
 
 
 @dataclass
@@ -40,6 +40,7 @@ class CycleState:
     checkpoint_line: int | None = None
     progress_seq: int = 0
     rank_hosts: dict[int, str] = field(default_factory=dict)
+    pid_hosts: dict[int, str] = field(default_factory=dict)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -51,8 +52,11 @@ class CycleState:
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
         rank = info.rank if info.rank is not None else self.rank
-        if rank is not None and info.host and len(self.rank_hosts) < _MAX_HOSTS:
-            self.rank_hosts.setdefault(rank, info.host)
+        if info.host and len(self.rank_hosts) + len(self.pid_hosts) < _MAX_HOSTS:
+            if rank is not None:
+                self.rank_hosts.setdefault(rank, info.host)
+            if info.pid is not None:
+                self.pid_hosts.setdefault(info.pid, info.host)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
             self.add_progress(info.content, lineno)
@@ -133,5 +137,5 @@ class CycleState:
             elastic_roots=tuple(self.elastic), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
-            rank_hosts=dict(self.rank_hosts),
+            rank_hosts=dict(self.rank_hosts), pid_hosts=dict(self.pid_hosts),
         )

@@ -84,6 +84,8 @@ class NodeDigest(BaseModel):
     truncated: bool = False  # the input was a tail window of a bigger file
     # rank -> host, from lines naming both (`srun: error: host: task 5: ...`, NCCL prefixes)
     rank_hosts: dict[int, str] = Field(default_factory=dict)
+    # pid -> host, from NCCL `host:pid:tid` prefixes (names the node of `Xid ... pid=N` lines)
+    pid_hosts: dict[int, str] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

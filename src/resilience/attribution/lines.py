@@ -31,7 +31,7 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\[ {0,8}\d{1,9}\.\d{1,9}\] ?",
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
     r"(?P<shost>[\w.-]{1,80}) (?:kernel: )?",
-    r"^(?P<nhost>[\w.-]{1,80}):\d{1,9}:\d{1,9} \[\d{1,4}\] ",
+    r"^(?P<nhost>[\w.-]{1,80}):(?P<npid>\d{1,9}):\d{1,9} \[\d{1,4}\] ",
     r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d)",
 ))
 _RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
@@ -54,6 +54,7 @@ class LineInfo(NamedTuple):
     timestamp: float | None
     level: str | None
     content: str
+    pid: int | None = None  # from an NCCL `host:pid:tid` prefix
 
 
 def _seconds(month: int, day: int, clock: str) -> float | None:
@@ -104,6 +105,7 @@ def parse_line(line: str) -> LineInfo:
     host: str | None = None
     ts: float | None = None
     level: str | None = None
+    pid: int | None = None
     rest = line.rstrip("\r\n")
     for _ in range(8):
         for rx in _PREFIXES:
@@ -116,6 +118,8 @@ def parse_line(line: str) -> LineInfo:
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
             host = d.get("shost") or d.get("nhost") or d.get("phost") or host
+            if d.get("npid"):
+                pid = int(d["npid"] or 0)
             level = d.get("lvl") or level
             ts = _timestamp(d, m) or ts
             rest = rest[m.end():].lstrip()
@@ -130,4 +134,4 @@ def parse_line(line: str) -> LineInfo:
         host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
         if rank is None and hm.group("task"):
             rank = int(hm.group("task"))
-    return LineInfo(rank, host, ts, level, rest)
+    return LineInfo(rank, host, ts, level, rest, pid)

@@ -62,3 +62,12 @@ def test_realistic_dev_corpus_meets_the_accuracy_targets() -> None:
     assert sum(o.action_ok for o in stop_pred) >= 0.95 * len(stop_pred)
     assert sum(o.category_ok for o in outcomes) >= 0.80 * len(outcomes)
     assert sum(culprit) >= 0.80 * len(culprit)
+
+
+def test_an_xid_names_its_node_through_the_pid_of_an_nccl_prefix() -> None:
+    v = analyze_lines([
+        "dgx07:51210:51388 [2] enqueue.cc:1556 NCCL WARN Cuda failure 'unspecified launch failure'",
+        "[Tue May  9 14:41:39 2023] NVRM: Xid (PCI:0000:47:00): 74, pid=51210, name=python, "
+        "NVLink: fatal error detected on link 6(0x10000, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0)",
+    ])
+    assert (v.category.value, list(v.culprit_nodes)) == ("gpu_hardware", ["dgx07"])
