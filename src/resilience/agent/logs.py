@@ -67,6 +67,8 @@ class LogPump:
         hook: LineHook | None,
     ) -> None:
         self._file = open(log_path, "ab")  # noqa: SIM115 - closed by the last pump thread
+        self._file_ok = True
+        self._log_path = log_path
         self._file_lock = threading.Lock()
         self._prefix = f"[rank{rank}]:".encode()
         self._newline_prefix = b"\n" + self._prefix
@@ -117,17 +119,25 @@ class LogPump:
             pass  # the pipe broke: the worker is gone, its exit code tells why
         finally:
             stream.close()
-            with self._file_lock:
+            with self._file_lock, contextlib.suppress(OSError):  # a full disk: reported
                 self._open -= 1
                 if self._open == 0:
                     self._file.close()
 
     def _emit(self, data: bytes, is_err: bool, to_console: bool, at_line_start: bool) -> bool:
         """Write `data` (lines) to the log file, the console and the hook; returns whether the
-        next byte starts a line."""
+        next byte starts a line. A failing file or hook is reported once and left out; the
+        pump goes on draining the pipe, or the worker would block on its next print."""
         with self._file_lock:
-            self._file.write(data)
-            self._file.flush()
+            if self._file_ok:
+                try:
+                    self._file.write(data)
+                    self._file.flush()
+                except (OSError, ValueError) as exc:
+                    self._file_ok = False
+                    self._warn(f"cannot write {self._log_path}: "
+                               f"{getattr(exc, 'strerror', None) or exc}; rank {self._rank}'s "
+                               "output goes to the console only from here")
         ends_line = data.endswith(b"\n")
         if to_console:
             text = data.replace(b"\n", self._newline_prefix)
@@ -135,5 +145,13 @@ class LogPump:
                 text = text[:-len(self._prefix)]
             self._console.write(is_err, self._prefix + text if at_line_start else text)
         if self._hook is not None:
-            self._hook(self._rank, is_err, data)
+            try:
+                self._hook(self._rank, is_err, data)
+            except Exception as exc:  # a bug in the analysis must not stop the logs
+                self._hook = None
+                self._warn(f"log analysis of rank {self._rank} stopped ({exc!r}); its output "
+                           "is still logged, the verdict will not see it")
         return ends_line
+
+    def _warn(self, message: str) -> None:
+        self._console.write(True, f"[resilience] warning: {message}\n".encode())

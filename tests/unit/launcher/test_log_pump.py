@@ -69,3 +69,33 @@ def test_console_filter_still_writes_the_file(tmp_path: Path) -> None:
     file, _, err, calls = pump(tmp_path, "import sys; sys.stderr.write('boom\\n')",
                                console_stderr=False)
     assert (file, err, calls) == (b"boom\n", b"", [(True, b"boom\n")])
+
+
+def test_a_failing_hook_is_reported_and_the_output_keeps_flowing(tmp_path: Path) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+
+    def broken(rank: int, is_err: bool, data: bytes) -> None:
+        raise RuntimeError("analysis bug")
+
+    code = "for i in range(3000): print('line %d ' % i + 'x' * 1000)"  # > the 1 MiB pipe
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    p = LogPump(proc, 0, tmp_path / "rank0.log", ConsoleSink(out, err), True, True, broken)
+    p.start()
+    assert proc.wait(timeout=60) == 0  # it would block on a full pipe if the pump had died
+    p.join(timeout=60)
+    assert (tmp_path / "rank0.log").read_bytes().count(b"\n") == 3000
+    assert err.getvalue().count(b"log analysis of rank 0 stopped") == 1
+
+
+def test_a_full_disk_is_reported_and_the_console_goes_on() -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    proc = subprocess.Popen([sys.executable, "-c", "print('a'); print('b')"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # /dev/full: every write fails with ENOSPC, as on a full disk
+    p = LogPump(proc, 0, Path("/dev/full"), ConsoleSink(out, err), True, True, None)
+    p.start()
+    assert proc.wait(timeout=60) == 0
+    p.join(timeout=60)
+    assert out.getvalue() == b"[rank0]:a\n[rank0]:b\n"
+    assert err.getvalue().count(b"cannot write") == 1
