@@ -13,37 +13,18 @@ Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from .digest import STALE_AFTER, Candidate, NodeDigest
 from .explain import Root, build_verdict, no_root_verdict
 from .policy import Policy
 from .registry import Role
+from .resolve import resolve
 from .verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY", "combine"]
 
 DEFAULT_POLICY = Policy()
-
-
-_PID = re.compile(r"\bpid[=:] ?(\d{1,9})\b")  # `Xid ...: 79, pid=2271, name=python, ...`
-
-
-def _resolve(c: Candidate, d: NodeDigest, others: Sequence[NodeDigest],
-             node_of_rank: Mapping[int, str]) -> Candidate:
-    # the launcher's own rank -> node assignment is authoritative
-    node = (node_of_rank.get(c.rank) if c.rank is not None else None) or c.node
-    if node is None and c.rank is not None:
-        node = next((d2.rank_hosts[c.rank] for d2 in (d, *others) if c.rank in d2.rank_hosts),
-                    None)
-    if node is None and (m := _PID.search(c.text)):
-        pid = int(m.group(1))
-        node = next((d2.pid_hosts[pid] for d2 in (d, *others) if pid in d2.pid_hosts), None)
-    node = node or d.node
-    if node is None and c.rank is not None:
-        node = next((e.host for e in d.elastic_roots if e.rank == c.rank and e.host), None)
-    return c if node == c.node else c.model_copy(update={"node": node})
 
 
 def live_candidates(
@@ -54,7 +35,7 @@ def live_candidates(
     for i, d in enumerate(digests):
         for c in d.candidates:
             if d.progress_seq - c.progress_seq < STALE_AFTER:
-                out.append((i, _resolve(c, d, digests, node_of_rank)))
+                out.append((i, resolve(c, d, digests, node_of_rank)))
     return out
 
 

@@ -16,6 +16,7 @@ __all__ = ["CycleState"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _INT = re.compile(r"-?\d{1,9}")
+_LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
 _MAX_TEXT = 4096
 _MAX_HOSTS = 1024  # rank -> host and pid -> host pairs kept per cycle
 
@@ -52,8 +53,11 @@ class CycleState:
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
         rank = info.rank if info.rank is not None else self.rank
+        local = rank is None and info.local_rank is not None
+        if local:
+            rank = info.local_rank
         if info.host and len(self.rank_hosts) + len(self.pid_hosts) < _MAX_HOSTS:
-            if rank is not None:
+            if rank is not None and not local:
                 self.rank_hosts.setdefault(rank, info.host)
             if info.pid is not None:
                 self.pid_hosts.setdefault(info.pid, info.host)
@@ -83,7 +87,7 @@ class CycleState:
             pattern=pattern.id,
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
-            progress_seq=self.progress_seq, first_line=first_line,
+            progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
         ))
 
     def add_progress(self, content: str, lineno: int) -> None:
@@ -119,10 +123,12 @@ class CycleState:
         if not fields or len(self.elastic) >= 4:
             return
         rank_m = _INT.search(fields.get("rank", ""))
+        local_m = _LOCAL.search(fields.get("rank", ""))
         code_m = _INT.search(fields.get("exitcode", ""))
         error_file = fields.get("error_file")
         self.elastic.append(ElasticRoot(
             line=lineno, rank=int(rank_m.group()) if rank_m else None,
+            local_rank=int(local_m.group(1)) if local_m else None,
             host=fields.get("host") or None, exitcode=int(code_m.group()) if code_m else None,
             timestamp=find_timestamp(fields.get("time", "")),
             error_file=None if not error_file or error_file == "<N/A>" else error_file,

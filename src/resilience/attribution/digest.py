@@ -44,6 +44,7 @@ class Candidate(BaseModel):
     all_ranks: bool = False
     progress_seq: int = 0  # number of progress advances seen before this line
     first_line: int | None = None  # an earlier occurrence that progress made stale
+    local_rank: bool = False  # `rank` is a local rank (torchrun's `[default3]:` prefix)
 
 
 class ElasticRoot(BaseModel):
@@ -53,6 +54,7 @@ class ElasticRoot(BaseModel):
 
     line: int
     rank: int | None = None
+    local_rank: int | None = None
     host: str | None = None
     exitcode: int | None = None
     timestamp: float | None = None

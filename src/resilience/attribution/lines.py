@@ -21,7 +21,8 @@ _ISO = r"(\d{4})-(\d\d)-(\d\d)[T _](\d\d):(\d\d):(\d\d(?:[.,]\d{1,9})?)"
 # Each prefix regex is anchored at the start and bounded; groups are read by name.
 _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\s{0,4}(?P<task>\d{1,6}): ",
-    r"^\[(?:[A-Za-z_]{1,24}?)(?P<rank>\d{1,6})\]:",
+    r"^\[rank(?P<rank>\d{1,6})\]:",
+    r"^\[[A-Za-z_]{1,24}?(?P<local>\d{1,6})\]:",  # torchrun --tee: [{role}{local_rank}]:
     r"^\[\d{1,9},(?P<rank>\d{1,6})\]<std(?:out|err)>:",
     r"^\[[Rr](?:ANK|ank) ?(?P<rank>\d{1,6})\]:? ?",
     r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
@@ -55,6 +56,7 @@ class LineInfo(NamedTuple):
     level: str | None
     content: str
     pid: int | None = None  # from an NCCL `host:pid:tid` prefix
+    local_rank: int | None = None  # from torchrun's `[default3]:` tee prefix
 
 
 def _seconds(month: int, day: int, clock: str) -> float | None:
@@ -106,6 +108,7 @@ def parse_line(line: str) -> LineInfo:
     ts: float | None = None
     level: str | None = None
     pid: int | None = None
+    local: int | None = None
     rest = line.rstrip("\r\n")
     for _ in range(8):
         for rx in _PREFIXES:
@@ -118,6 +121,8 @@ def parse_line(line: str) -> LineInfo:
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
             host = d.get("shost") or d.get("nhost") or d.get("phost") or host
+            if d.get("local") is not None:
+                local = int(d["local"] or 0)
             if d.get("npid"):
                 pid = int(d["npid"] or 0)
             level = d.get("lvl") or level
@@ -134,4 +139,4 @@ def parse_line(line: str) -> LineInfo:
         host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
         if rank is None and hm.group("task"):
             rank = int(hm.group("task"))
-    return LineInfo(rank, host, ts, level, rest, pid)
+    return LineInfo(rank, host, ts, level, rest, pid, local)

@@ -8,7 +8,7 @@ from resilience.attribution.lines import find_timestamp, parse_line
 @pytest.mark.parametrize(("line", "rank", "host", "content"), [
     ("[rank3]:[E1021 08:14:07.512 ProcessGroupNCCL.cpp:616] [Rank 3] Watchdog x", 3, None,
      "Watchdog x"),
-    ("[default5]:ValueError: bad", 5, None, "ValueError: bad"),
+    ("[default5]:ValueError: bad", None, None, "ValueError: bad"),  # a local rank: below
     ("12: KeyError: 'a'", 12, None, "KeyError: 'a'"),
     ("[RANK 7] RuntimeError: x", 7, None, "RuntimeError: x"),
     ("[1,4]<stderr>:TypeError: y", 4, None, "TypeError: y"),
@@ -32,3 +32,10 @@ def test_timestamps_sort_across_formats() -> None:
     assert glog < syslog < iso
     assert find_timestamp("time : 2024-10-21_08:14:07") == pytest.approx(glog - 0.512)
     assert find_timestamp("no time here") is None
+
+
+def test_torchrun_tee_prefix_is_a_local_rank_and_an_inner_rank_prefix_wins() -> None:
+    info = parse_line("[default5]:ValueError: bad")
+    assert (info.rank, info.local_rank) == (None, 5)
+    info = parse_line("[default1]:[rank9]: ValueError: bad")
+    assert (info.rank, info.local_rank, info.content) == (9, 1, "ValueError: bad")

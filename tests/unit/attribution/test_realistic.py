@@ -71,3 +71,35 @@ def test_an_xid_names_its_node_through_the_pid_of_an_nccl_prefix() -> None:
         "NVLink: fatal error detected on link 6(0x10000, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0)",
     ])
     assert (v.category.value, list(v.culprit_nodes)) == ("gpu_hardware", ["dgx07"])
+
+
+ELASTIC = [
+    "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+    "============================================================",
+    "train.py FAILED",
+    "------------------------------------------------------------",
+    "Root Cause (first observed failure):",
+    "[0]:",
+    "  time      : 2024-03-01_10:11:12",
+    "  host      : node-b",
+    "  rank      : 14 (local_rank: 6)",
+    "  exitcode  : 1 (pid: 4242)",
+    "  error_file: <N/A>",
+    "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html",
+    "============================================================",
+]
+
+
+def test_a_local_rank_prefix_gets_its_global_rank_from_torchelastic() -> None:
+    v = analyze_lines(["[default6]:torch.OutOfMemoryError: CUDA out of memory.", *ELASTIC])
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([14], ["node-b"])
+
+
+def test_a_local_rank_on_a_multi_node_log_is_no_global_rank() -> None:
+    lines = ["node-a:100:100 [0] NCCL WARN NET/IB : Got completion from peer",
+             "node-b:200:200 [0] NCCL WARN NET/IB : Got completion from peer",
+             "[default6]:torch.OutOfMemoryError: CUDA out of memory."]
+    v = analyze_lines(lines)
+    assert (v.category.value, list(v.culprit_ranks)) == ("cuda_oom", [])
+    v = analyze_lines(lines[2:])  # one node: local == global
+    assert list(v.culprit_ranks) == [6]
