@@ -19,10 +19,10 @@ from .conftest import CORPUS
 ERRORS = [k.encode() for k in KEYWORDS]
 
 
-def brute_force(buf: bytes, end: int) -> list[tuple[int, int]]:
+def brute_force(buf: bytes, end: int, keywords: list[bytes] = ERRORS) -> list[tuple[int, int]]:
     spans, pos = [], 0
     for line in buf[:end].split(b"\n")[:buf[:end].count(b"\n")]:
-        if any(k in line for k in ERRORS):
+        if any(k in line for k in keywords):
             spans.append((pos, pos + len(line)))
         pos += len(line) + 1
     return spans
@@ -33,6 +33,9 @@ PIECES = st.sampled_from([
     *ERRORS, b"\n", b" ", b"a", b"X", b"x", b"y", b"R", b"W", b"k", b"I", b"m", b"\x01",
     b"id", b"xid", b"Xception", b"memory", b"mentation", b"implementation", b"med out", b"kill",
     b"m-kill", b"kpoint", b"ter", b"y peer", b"cle", b"WARN", b"NCCL ", b"oot Cause", b"\xc3\xa9",
+    # the `o` group's branches and their look-behinds, the other groups and literals
+    b"o", b"or", b"on", b"of", b"ff", b"tion", b"loss", b"oss i", b"oom", b"ut", b"dog", b"N",
+    b"Na", b"CCL", b"`", b" f", b"ailed", b"ror", b"rro", b"r",
 ])
 BUFFERS = st.lists(st.one_of(PIECES, st.binary(max_size=6)), max_size=80).map(b"".join)
 
@@ -43,6 +46,8 @@ def test_candidate_lines_are_exactly_the_keyword_lines(buf: bytes, partial: byte
     end = buf.rfind(b"\n") + 1
     buf = buf[:end] + partial.replace(b"\n", b"")  # bytes past `end` are not looked at
     assert scan.candidate_lines(buf, end) == brute_force(buf, end)
+    # every byte of every keyword past `end`: no keyword is dropped by the gates
+    assert scan.candidate_lines(buf + b"".join(ERRORS), end) == brute_force(buf, end)
 
 
 @pytest.mark.parametrize("path", sorted((CORPUS / "logs").iterdir()), ids=lambda p: p.name)
@@ -50,6 +55,31 @@ def test_candidate_lines_on_the_corpus(path: Path) -> None:
     buf = path.read_bytes()
     end = buf.rfind(b"\n") + 1
     assert scan.candidate_lines(buf, end) == brute_force(buf, end)
+
+
+# Any keyword set: shared bytes (groups, repeated anchors), a keyword inside another, empty
+# keywords, newlines, bytes outside the frequency table.
+KEYWORD = st.lists(st.sampled_from(b"abo e\n\xc3"), max_size=5).map(bytes)
+TEXT = st.lists(st.sampled_from([b"a", b"b", b"o", b"e", b" ", b"\n", b"\xc3", b"ab", b"bo",
+                                 b"oa", b"boa", b"oo"]), max_size=60).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(KEYWORD, max_size=6), TEXT, st.booleans())
+def test_candidate_spans_are_exactly_the_lines_with_any_keywords(
+    keywords: list[bytes], buf: bytes, pass_the_gates: bool
+) -> None:
+    end = buf.rfind(b"\n") + 1
+    tail = b"".join(keywords).replace(b"\n", b"") if pass_the_gates else b""
+    assert scan.candidate_spans(buf + tail, end, keywords) == brute_force(buf, end, keywords)
+
+
+def test_gates_drop_only_keywords_with_an_absent_byte() -> None:
+    steps = b"".join(b"step %d loss 2.345 lr 3e-4 tokens/s 123456\n" % i for i in range(500))
+    for line in (b"OSError: [Errno 28] No space left", b"tensor([NaN])", b"Xid 79 (bus)",
+                 b"NCCL WARN NET/IB : Got completion with error", b"` failed."):
+        buf = steps + line + b"\n" + steps
+        assert scan.candidate_lines(buf, len(buf)) == [(len(steps), len(steps) + len(line))]
 
 
 def test_candidate_spans_with_other_keywords() -> None:
