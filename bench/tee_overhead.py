@@ -29,6 +29,7 @@ each get their own cores (pinned, see `_pin_worker`); compare numbers of one run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -111,10 +112,17 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _busy_loop() -> subprocess.Popen[bytes]:
+    """A nice-0 process spinning on the launcher's CPU (dataloader workers on a busy node)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, _CPUS[1:] or _CPUS))
+
+
 def _run(src: Path, tmp: Path, engine: bool, mode: str) -> dict[str, float]:
     result = tmp / "worker.time"
     analysis = NodeAnalysis("bench-host") if engine else None
     if analysis is not None:
+        analysis.start()
         analysis.start_cycle(0, range(1))
     with open(os.devnull, "wb") as null:
         cpu0 = _cpu()
@@ -122,7 +130,7 @@ def _run(src: Path, tmp: Path, engine: bool, mode: str) -> dict[str, float]:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 preexec_fn=_pin_worker)
         pump = LogPump(proc, 0, tmp / "rank0.log", ConsoleSink(null, null), True, True,
-                       analysis.hook if analysis else None)
+                       analysis.bind(0) if analysis else None)
         pump.start()
         proc.wait()
         pump.join(600)
@@ -190,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=200_000)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--mixes", default="mix,steps,megatron,quiet")
+    p.add_argument("--contend", action="store_true",
+                   help="run a busy loop on the launcher's CPU during the runs (a busy node)")
     p.add_argument("--workers", default="write,print,logging",
                    help="how the worker logs: write (ready bytes + flush, the floor), print "
                         "(print(line, flush=True)), logging (logging.info via StreamHandler)")
@@ -199,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load "
           f"{os.getloadavg()[0]:.2f}; worker pinned to cpu {_CPUS[0]}, launcher to "
           f"{_CPUS[1:] if _PIN else 'the same'}")
-    with tempfile.TemporaryDirectory() as tmp:
+    busy = _busy_loop() if args.contend else None
+    if busy is not None:
+        print("a busy loop shares the launcher's CPU (--contend)")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if busy is not None:
+            stack.callback(busy.kill)
         for mode in args.workers.split(","):
             for mix in args.mixes.split(","):
                 for line in bench_mix(mix, mode, args.lines, args.runs, Path(tmp)):

@@ -130,7 +130,9 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
     closer = _start_closer(cfg, store, keys, events, policy) if is_leader else None
     signals = _Signals(cfg.signals_to_handle)
     analysis = NodeAnalysis(cfg.rdzv.local_addr) if cfg.ft.attribution.rules else None
-    workers = SubprocessWorkers(ConsoleSink(), analysis.hook if analysis else None)
+    if analysis is not None:
+        analysis.start()
+    workers = SubprocessWorkers(ConsoleSink(), analysis.bind if analysis else None)
     me = Participant(
         node_id=node_id,
         host=cfg.rdzv.local_addr,

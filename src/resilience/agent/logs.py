@@ -6,7 +6,7 @@ the complete lines on as one chunk: one write to the rank's log file, one to the
 sleeps 2 ms so that the next read finds a batch. A worker that logs slowly gets its lines 2 ms
 later at most; one that logs in bursts has them moved in bulk, so the pump costs little CPU
 per line and does not become the worker's bottleneck. The pipe is
-enlarged to 1 MiB where the kernel allows it, so a short stall of the launcher (a scan, the
+enlarged to 256 KiB where the kernel allows it, so a short stall of the launcher (a scan, the
 GIL) does not block a worker's print. An unfinished line is held back until its newline, so
 lines of stdout and stderr never mix inside the log file; past 64 KiB it is written as is.
 """
@@ -34,7 +34,10 @@ _MAX_HELD = 1 << 16  # an unfinished line longer than this is passed on without 
 _COALESCE = 0.002  # s to let output gather after a read, so a busy worker's lines come in
 # bulk (one wake-up of the pump per ~2 ms instead of one per line); torchrun's tee polls its
 # files every 100 ms
-_PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size, the unprivileged maximum, by default
+# 4x the default pipe: a 2 ms pump pause never blocks a worker's print. Not the 1 MiB
+# maximum: pipe memory counts against the user's pipe-user-pages-soft (64 MiB), and past it
+# every new pipe of the user (the workers' DataLoader pipes too) shrinks to 8 KiB.
+_PIPE_SIZE = 1 << 18
 
 
 class ConsoleSink:
@@ -144,13 +147,16 @@ class LogPump:
             if ends_line:  # the prefix after the last newline belongs to the next line
                 text = text[:-len(self._prefix)]
             self._console.write(is_err, self._prefix + text if at_line_start else text)
-        if self._hook is not None:
+        hook = self._hook  # read once: the other stream's thread may clear it
+        if hook is not None:
             try:
-                self._hook(self._rank, is_err, data)
+                hook(self._rank, is_err, data)
             except Exception as exc:  # a bug in the analysis must not stop the logs
-                self._hook = None
-                self._warn(f"log analysis of rank {self._rank} stopped ({exc!r}); its output "
-                           "is still logged, the verdict will not see it")
+                with self._file_lock:
+                    first, self._hook = self._hook is not None, None
+                if first:
+                    self._warn(f"log analysis of rank {self._rank} stopped ({exc!r}); its "
+                               "output is still logged, the verdict will not see it")
         return ends_line
 
     def _warn(self, message: str) -> None:

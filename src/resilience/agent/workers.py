@@ -78,9 +78,11 @@ class _Live:
 
 
 class SubprocessWorkers:
-    def __init__(self, console: ConsoleSink, line_hook: LineHook | None = None) -> None:
+    def __init__(
+        self, console: ConsoleSink, hooks: Callable[[int], LineHook | None] | None = None
+    ) -> None:
         self._console = console
-        self._line_hook = line_hook
+        self._hooks = hooks  # rank -> the hook of that worker's pumps (bound per spawn)
         self._live: list[_Live] = []
 
     def start(self, launches: Sequence[WorkerLaunch]) -> None:
@@ -110,7 +112,7 @@ class SubprocessWorkers:
                 self._console,
                 launch.console_stdout,
                 launch.console_stderr,
-                self._line_hook,
+                self._hooks(launch.rank) if self._hooks is not None else None,
             )
             pump.start()
             self._live.append(_Live(launch, proc, pump))

@@ -2,23 +2,23 @@
 
 Invariants: decisions (`combine`, `apply_repeat_rule`) are pure functions of digests, history
 and policy; nothing here reads the clock, the environment or the network; evidence lines are
-verbatim from the input; regexes only ever see the first 4 KiB of a line. Nothing happens at
-import.
+verbatim from the input; candidate-line regexes only ever see the first 4 KiB of a line, and
+the bulk progress regexes (`progress`) are literal-first with bounded quantifiers that never
+cross a newline. Nothing happens at import.
 
-    Analyzer.feed_line_bytes(line) ... -> NodeDigest  (per rank, streaming, bounded)
+    Analyzer.queue_bytes(chunk) / drain() ... -> NodeDigest  (per stream, streaming, bounded)
     combine(digests, cycle_id, policy) -> Verdict  (leader, pure)
     apply_repeat_rule(history, verdict, progressed) -> Verdict  (leader, pure)
 
 Streaming input, one `Analyzer(rank=, node=, cycle_id=)` per worker stream:
 
-* `feed_line_bytes(line: bytes)`: the launcher's per-line hook, one line as `readline()`
-  returned it (newline or not), no decoding by the caller. An append; every `batch_lines`
-  (4096) lines the batch is scanned inline. Thread-safe without a lock of the caller's: a
-  worker's stdout and stderr pump threads may feed the same analyzer at once.
-* `feed(line: str)`: the same for text. `feed_bytes(chunk: bytes)`: raw chunks that may split
-  lines (one stream, one thread). `flush()`: scan what is pending now; with line input it may
-  be called from another thread (a periodic drain) to take the batch scans off the pumps.
-* `digest()` / `digests()`: thread-safe at any time.
+* `queue_bytes(chunk)`: the launcher's path. The pump hands over each chunk it read (an
+  append to a bounded inbox, never a scan); a drain thread calls `drain(max_bytes)` in slices.
+* `feed_line_bytes(line)` / `feed(text)`: one line (a list append; two threads may feed at
+  once); every `batch_lines` (4096) lines the batch is scanned on the caller's thread.
+* `feed_bytes(chunk)`: raw chunks that may split lines, scanned now (the file reader).
+  `flush()`: scan everything pending.
+* `digest()` / `digests()`: thread-safe at any time; they scan what is pending first.
 """
 
 from __future__ import annotations

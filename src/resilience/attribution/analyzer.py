@@ -16,9 +16,10 @@ paid only for the few lines that mention an error, a cycle marker or progress.
 Memory is bounded: the inbox, at most `max_candidates` candidates per role and cycle, and the
 last `max_cycles` cycles.
 
-Threads: every method may be called from any thread. Feeding takes only the inbox's short
-lock; scanning runs under the analyzer's own lock, which `digest()`/`digests()` take too.
-Chunks of one stream must come from one thread at a time (their order is the line order).
+Threads: every method may be called from any thread. `queue_bytes` takes the inbox's short
+lock (and the analyzer's, only to first move lines `feed_line_bytes` left pending); scanning
+runs under the analyzer's own lock, which `digest()`/`digests()` take too. Chunks of one stream
+must come from one thread at a time (their order is the line order).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Analyzer:
         if self._lines_in:  # keep the order of lines fed before
             with self._lock:
                 self._collect_lines()
-        return self._inbox.put(data)[1]
+        return self._inbox.put(data)
 
     def drain(self, max_bytes: int) -> int:
         """Scan about `max_bytes` of pending input (whole chunks, at least one); returns the

@@ -11,6 +11,7 @@ from .lines import LineInfo, find_timestamp, parse_line
 from .markers import parse_progress
 from .progress import Stretch
 from .registry import Role, match_content
+from .verdict import Category
 
 __all__ = ["CycleState"]
 
@@ -19,6 +20,12 @@ _INT = re.compile(r"-?\d{1,9}")
 _LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
 _MAX_TEXT = 4096
 _MAX_HOSTS = 1024  # rank -> host and pid -> host pairs kept per cycle
+
+
+def _pair(table: dict[int, str], key: int, host: str) -> None:
+    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to ""."""
+    if table.setdefault(key, host) != host:
+        table[key] = ""
 
 
 @dataclass
@@ -58,9 +65,9 @@ class CycleState:
             rank = info.local_rank
         if info.host and len(self.rank_hosts) + len(self.pid_hosts) < _MAX_HOSTS:
             if rank is not None and not local:
-                self.rank_hosts.setdefault(rank, info.host)
+                _pair(self.rank_hosts, rank, info.host)
             if info.pid is not None:
-                self.pid_hosts.setdefault(info.pid, info.host)
+                _pair(self.pid_hosts, info.pid, info.host)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
             self.add_progress(info.content, lineno)
@@ -69,10 +76,15 @@ class CycleState:
         bucket = self.candidates.setdefault(pattern.role, [])
         first_line = None
         if key in self.seen:
-            # the same fault again: keep the first, unless progress made it stale since
+            # The same fault again: keep the first. A fault the job survived (progress went on
+            # after it) is not fatal by recurring, except a numerical one after a checkpoint
+            # saved since: two attempts in one log, the spec's "checkpoint saved after the
+            # previous failure" (RESTART). Nothing else is refreshed: it could only add STOPs.
             i, old = next((i, c) for i, c in enumerate(bucket)
                           if (c.rank, c.pattern) == key)
-            if self.progress_seq - old.progress_seq < STALE_AFTER:
+            if not (pattern.category is Category.NUMERICAL
+                    and self.progress_seq - old.progress_seq >= STALE_AFTER
+                    and self.checkpoint_line is not None and self.checkpoint_line > old.line):
                 return
             del bucket[i]
             first_line = old.first_line or old.line

@@ -16,7 +16,10 @@ from .verdict import Category
 __all__ = ["DIGEST_SCHEMA", "STALE_AFTER", "Candidate", "ElasticRoot", "NodeDigest"]
 
 DIGEST_SCHEMA: Final = "resilience.digest/1"
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+# Readers ignore fields they do not know: an agent of a newer version may send more (optional
+# fields only; an incompatible change gets a new schema name). Digests travel between the
+# agents of one job through the store.
+_FROZEN = ConfigDict(frozen=True, extra="ignore")
 
 
 # A candidate followed by this many progress advances (new highest step, checkpoint saved) in
@@ -66,7 +69,7 @@ class NodeDigest(BaseModel):
     """Digest of one node's (or one file's) output for one cycle."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+        frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True,
         serialize_by_alias=True,
     )
 

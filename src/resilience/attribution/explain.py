@@ -54,13 +54,12 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
 def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest],
                                    cycle_id: int) -> bool:
     """A checkpoint saved after the previous failure: in this cycle, when an earlier cycle
-    failed, or in this log after an earlier occurrence of the same fault (two attempts in one
-    file)."""
+    failed, or in the same stream after an earlier occurrence of the fault (two attempts in
+    one file)."""
     if cycle_id > 0 and any(d.checkpoint_line is not None for d in digests):
         return True
-    first = root.first_line
-    return first is not None and any(
-        d.checkpoint_line is not None and first < d.checkpoint_line < root.line for d in digests)
+    # set only when the same stream saved a checkpoint between the two (cycle_state)
+    return root.first_line is not None
 
 
 def _culprits(

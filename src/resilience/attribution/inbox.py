@@ -36,8 +36,8 @@ class Inbox:
         self._dropped_bytes = 0
         self._dropped_lines = 0
 
-    def put(self, data: bytes) -> tuple[int, int]:
-        """Append `data`; returns (chunks, bytes) pending after it."""
+    def put(self, data: bytes) -> int:
+        """Append `data`; returns the bytes pending after it."""
         with self._lock:
             chunks = self._chunks
             chunks.append(data)
@@ -47,11 +47,12 @@ class Inbox:
                 self._bytes -= len(old)
                 self._dropped_bytes += len(old)
                 self._dropped_lines += old.count(b"\n")
-            return len(chunks), self._bytes
+            return self._bytes
 
     def take(self, max_bytes: int | None = None) -> Taken | None:
-        """The oldest pending chunks, joined: all of them, or whole chunks up to `max_bytes`
-        (at least one). None when nothing is pending and nothing was dropped."""
+        """The oldest pending bytes, joined: all of them, or whole chunks up to `max_bytes`,
+        or the head of a bigger first chunk (cut after its last newline within `max_bytes`).
+        None when nothing is pending and nothing was dropped."""
         with self._lock:
             chunks = self._chunks
             if not chunks and not self._dropped_bytes:
@@ -61,9 +62,14 @@ class Inbox:
                 chunks.clear()
             else:
                 batch, size = [], 0
-                while chunks and (not batch or size + len(chunks[0]) <= max_bytes):
+                while chunks and size + len(chunks[0]) <= max_bytes:
                     size += len(chunks[0])
                     batch.append(chunks.popleft())
+                if not batch:  # a big chunk: its head, cut after a newline if there is one
+                    big = chunks[0]
+                    cut = big.rfind(b"\n", 0, max_bytes) + 1 or max_bytes
+                    batch.append(big[:cut])
+                    chunks[0] = big[cut:]
             self._bytes -= sum(map(len, batch))
             taken = Taken(b"".join(batch), self._dropped_bytes, self._dropped_lines)
             self._dropped_bytes = self._dropped_lines = 0

@@ -75,7 +75,8 @@ PATTERNS: tuple[Pattern, ...] = (
             "OSError: [Errno 5] Input/output error: '/scratch/shards/part-0042.bin'",
             kind="node", tier=0, confidence=0.8),
     Pattern("nofile", C.HOST, IN, r"Too many open files|\[Errno 24\]|EMFILE",
-            "OSError: [Errno 24] Too many open files", kind="limits", tier=0, confidence=0.7),
+            "OSError: [Errno 24] Too many open files", kind="limits", tier=0, confidence=0.7,
+            all_ranks=True),  # STOP only when every failing rank hit it (one node's ulimit: no)
     Pattern("driver", C.HOST, IN,
             r"driver version is insufficient|Driver/library version mismatch|NVML.{0,40}[Ee]rror",
             "RuntimeError: The NVIDIA driver on your system is too old; CUDA driver version is "

@@ -30,7 +30,10 @@ _WS = rb"[ \t\r\x0b\x0c]"
 _TAIL = _WS + rb"{0,3}+[:=#]?+" + _WS + rb"{0,12}+\[?+" + _WS + rb"{0,3}+(\d{1,12})\b"
 _GLUED = rb"[^\w.(/-]"  # what may stand before a keyword (or the buffer start)
 # (literal, pattern): every pattern starts with its literal.
-STEP_PATTERNS: Final = tuple((lit, re.compile(lit + rest + _TAIL)) for lit, rest in (
+# A match runs to the end of its line (`[^\n]*`), so `findall` gives one hit per line: the
+# first, as a line-by-line reading takes it.
+STEP_PATTERNS: Final = tuple((lit, re.compile(lit + rest + _TAIL + rb"[^\n]*"))
+                             for lit, rest in (
     (b"tep", rb"(?:(?<=" + _GLUED + rb"[sS]tep)|(?<![\s\S]{5})(?<=[sS]tep)"
              rb"|(?<=" + _GLUED + rb"global_step)|(?<![\s\S]{12})(?<=global_step))"),
     (b"iter", rb"(?:(?<=" + _GLUED + rb"iter)|(?<![\s\S]{5}))(?:ation)?+"),
@@ -58,18 +61,17 @@ class Stretch:
 
 
 def line_steps(line: bytes) -> list[int]:
-    """The step numbers of one line, in order."""
-    hits = sorted((m.start(), int(m.group(1)))
-                  for _, rx in STEP_PATTERNS for m in rx.finditer(line))
-    return [v for _, v in hits]
+    """The step number of one line (its first step mention), as a list of 0 or 1."""
+    hits = [m for _, rx in STEP_PATTERNS if (m := rx.search(line))]
+    return [int(min(hits, key=lambda m: m.start()).group(1))] if hits else []
 
 
 def scan_progress(buf: bytes, a: int, b: int, highest: int | None) -> Stretch | None:
     """Progress in the lines of `buf[a:b]` (`a` starts a line), given the highest step seen
-    before them; None if there is none."""
+    before them; None if there is none. A line's step is its first step mention."""
     rises, top, top_at = 0, None, -1
     found = [(lit, rx, vals) for lit, rx in STEP_PATTERNS if (vals := rx.findall(buf, a, b))]
-    if len(found) == 1:
+    if len(found) == 1:  # one spelling: one hit per line (each match runs to the line end)
         lit, rx, vals = found[0]
         run = list(accumulate(map(int, vals), max, initial=-1 if highest is None else highest))
         if highest is None or run[-1] > highest:
@@ -77,11 +79,16 @@ def scan_progress(buf: bytes, a: int, b: int, highest: int | None) -> Stretch | 
             rises = len(set(run)) - 1
             after = len(run) - 1 - run.index(top)  # hits after the first hit of `top`
             top_at = _hit_from_end(buf, a, b, lit, rx, after)
-    elif found:
-        hits = sorted((m.start(), int(m.group(1)))
-                      for _, rx, _ in found for m in rx.finditer(buf, a, b))
+    elif found:  # several spellings: the first hit of each line, in order
+        rfind = buf.rfind
+        first: dict[int, tuple[int, int]] = {}
+        for _, rx, _ in found:
+            for m in rx.finditer(buf, a, b):
+                line = rfind(b"\n", a, m.start()) + 1
+                if line not in first or m.start() < first[line][0]:
+                    first[line] = (m.start(), int(m.group(1)))
         best = highest
-        for pos, v in hits:
+        for pos, v in sorted(first.values()):
             if best is None or v > best:
                 best, top, top_at, rises = v, v, pos, rises + 1
     saves, save_at = _saves(buf, a, b)
@@ -92,13 +99,18 @@ def scan_progress(buf: bytes, a: int, b: int, highest: int | None) -> Stretch | 
 
 def _hit_from_end(buf: bytes, a: int, b: int, lit: bytes, rx: re.Pattern[bytes],
                   skip: int) -> int:
-    """Offset of the (skip+1)-th hit of `rx` counted from the end of `buf[a:b]`."""
+    """Offset of the hit of the (skip+1)-th line with a hit, counted from the end of
+    `buf[a:b]` (a line's hit is its first)."""
     pos = b
     while (pos := buf.rfind(lit, a, pos)) >= 0:
-        if rx.match(buf, pos, b):
+        start = max(a, buf.rfind(b"\n", a, pos) + 1)
+        stop = buf.find(b"\n", pos, b)
+        m = rx.search(buf, start, b if stop < 0 else stop)  # the line's hit: its first
+        if m is not None:
             if skip == 0:
-                return pos
+                return m.start()
             skip -= 1
+        pos = start  # the line is done
     return -1  # not reached: findall found these hits
 
 

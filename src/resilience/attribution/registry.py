@@ -27,8 +27,6 @@ KEYWORDS: tuple[str, ...] = (
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
 )
-# Progress keywords (iteration / step / checkpoint lines); validated by markers.PROGRESS_RE.
-PROGRESS_KEYWORDS: tuple[str, ...] = ("iter", "Iter", "tep", "heckpoint")
 
 
 class Role(str, Enum):

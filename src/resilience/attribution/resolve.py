@@ -33,16 +33,21 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
         rank = _global_rank(rank, c.node, digests)
     node = (node_of_rank.get(rank) if rank is not None else None) or c.node
     if node is None and rank is not None:
-        node = next((d2.rank_hosts[rank] for d2 in digests if rank in d2.rank_hosts), None)
+        node = _only({d2.rank_hosts[rank] for d2 in digests if rank in d2.rank_hosts})
     if node is None and (m := _PID.search(c.text)):
         pid = int(m.group(1))
-        node = next((d2.pid_hosts[pid] for d2 in digests if pid in d2.pid_hosts), None)
+        node = _only({d2.pid_hosts[pid] for d2 in digests if pid in d2.pid_hosts})
     node = node or d.node
     if node is None and rank is not None:
         node = next((e.host for e in d.elastic_roots if e.rank == rank and e.host), None)
     if (rank, node, local) == (c.rank, c.node, False):
         return c
     return c.model_copy(update={"rank": rank, "node": node, "local_rank": False})
+
+
+def _only(hosts: set[str]) -> str | None:
+    """The host, if exactly one is known ("" marks a key seen with two hosts)."""
+    return next(iter(hosts)) if len(hosts) == 1 and "" not in hosts else None
 
 
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest]) -> int | None:
@@ -55,7 +60,7 @@ def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest]) ->
 
 def _many_nodes(digests: Sequence[NodeDigest]) -> bool:
     """Whether the log shows more than one node (then a local rank is not a global one)."""
-    hosts = {h for d in digests for h in (*d.rank_hosts.values(), *d.pid_hosts.values())}
+    hosts = {h for d in digests for h in (*d.rank_hosts.values(), *d.pid_hosts.values()) if h}
     hosts |= {e.host for d in digests for e in d.elastic_roots if e.host}
     hosts |= {c.node for d in digests for c in d.candidates if c.node}
     entries = [e for d in digests for e in d.elastic_roots]

@@ -105,7 +105,7 @@ def plain_lines(buf: bytes) -> list[tuple[int, list[int], bool]]:
     """(line start, step numbers, checkpoint saved) per line, one line at a time."""
     out, pos = [], 0
     for line in buf.split(b"\n"):
-        steps = [int(m.group(1)) for m in _PLAIN_STEP.finditer(line)]
+        steps = [int(m.group(1)) for m in [_PLAIN_STEP.search(line)] if m]  # the first only
         text = line[:4096].decode("utf-8", "replace")
         out.append((pos, steps, "heckpoint" in text and bool(CHECKPOINT_RE.search(text))))
         pos += len(line) + 1
@@ -140,5 +140,9 @@ def test_scan_progress_equals_a_line_by_line_reading(text: str, highest: int | N
 
 def test_progress_keywords_glued_to_a_word_do_not_count() -> None:
     assert line_steps(b"timestep 873 train_step 4 x.step 5 (step 6 iterations 7") == []
-    assert line_steps(b"step 5 | Iteration: [12 | global_step=9 | ITER 3 | STEP#4") == [
-        5, 12, 9, 3, 4]
+    assert line_steps(b"step 5 | Iteration: [12 | global_step=9 | ITER 3 | STEP#4") == [5]
+    assert line_steps(b"ITER 3 | step 5") == [3]
+    # one line with two numbers is one advance, not two: the error before it stays live
+    buf = b"step 10\nepoch 3 iter 11 global_step 3011\n"
+    got = scan_progress(buf, 0, len(buf), None)
+    assert got is not None and (got.rises, got.top) == (2, 11)

@@ -3,6 +3,7 @@ and chunk sizes, and safe from two pump threads at once."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -106,9 +107,12 @@ def test_a_full_inbox_drops_the_oldest_output_and_says_so() -> None:
 
 def test_node_analysis_scans_in_the_background() -> None:
     analysis = NodeAnalysis("host-a")
+    analysis.start()
     try:
         analysis.start_cycle(4, range(8, 10))
-        analysis.hook(9, True, b"step 1\n" * 1000 + b"KeyError: 'label'\n")
+        hook = analysis.bind(9)
+        assert hook is not None and analysis.bind(3) is None
+        hook(9, True, b"step 1\n" * 1000 + b"KeyError: 'label'\n")
         deadline = time.monotonic() + 30
         while analysis.pending_bytes and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -119,3 +123,24 @@ def test_node_analysis_scans_in_the_background() -> None:
     (d,) = [d for d in digests if d.candidates]
     assert (d.rank, d.node, d.cycle_id, d.lines) == (9, "host-a", 4, 1001)
     assert d.candidates[0].text == "KeyError: 'label'"
+
+
+def test_a_drain_slice_cuts_a_big_chunk_at_a_line_end() -> None:
+    a = Analyzer(batch_lines=None)
+    big = b"".join(b"step %d loss 2.0\n" % i for i in range(60_000))  # ~1 MiB, one chunk
+    a.queue_bytes(big)
+    left = a.drain(16384)
+    assert len(big) - 16384 <= left < len(big)  # one slice, not the whole chunk
+    assert a.lines == big[:len(big) - left].count(b"\n")  # whole lines only
+    while a.drain(16384):
+        pass
+    assert a.digest().last_step == 59_999
+
+
+def test_node_analysis_restores_the_switch_interval() -> None:
+    before = sys.getswitchinterval()
+    analysis = NodeAnalysis("host-a")
+    analysis.start()
+    assert sys.getswitchinterval() <= 0.0005
+    analysis.close()
+    assert sys.getswitchinterval() == before

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +43,8 @@ class Plan:
 class ScriptedWorkers:
     """A WorkerGroup whose workers follow the plan: fail with lines, or succeed, at once."""
 
-    def __init__(self, node: int, plan: Plan, hook: Callable[[int, bool, bytes], None]) -> None:
-        self.node, self.plan, self.hook = node, plan, hook
+    def __init__(self, node: int, plan: Plan, analysis: NodeAnalysis) -> None:
+        self.node, self.plan, self.analysis = node, plan, analysis
         self.live: list[WorkerLaunch] = []
         self.cycle = -1
         self.started_cycles: list[int] = []
@@ -65,8 +65,10 @@ class ScriptedWorkers:
             lines = [b"exiting\n"]
         first = self.live[0]
         if lines is not None:
+            hook = self.analysis.bind(first.rank)
+            assert hook is not None
             for line in lines:
-                self.hook(first.rank, True, line)
+                hook(first.rank, True, line)
             self.live = self.live[1:]
             return [WorkerExit(local_rank=0, rank=first.rank, exitcode=1, at=time.time())]
         done, self.live = self.live, []
@@ -129,7 +131,7 @@ def _run(tmp_path: Path, connections: list[TorchStore], nodes: int, nnodes: str,
     threads = []
     for node in range(nodes):
         analysis = NodeAnalysis(f"node{node}")
-        workers[node] = ScriptedWorkers(node, plan, analysis.hook)
+        workers[node] = ScriptedWorkers(node, plan, analysis)
         agent = Agent(
             cfg, RendezvousClient(connections[node], keys, f"node{node}", 60, 0.5),
             workers[node], EventLog(tmp_path / f"node{node}.jsonl", f"node{node}"),
