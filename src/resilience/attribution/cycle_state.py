@@ -74,20 +74,17 @@ class CycleState:
             return
         key = (rank, pattern.id)
         bucket = self.candidates.setdefault(pattern.role, [])
-        first_line = None
+        # A numerical fault after an earlier one that training got past, with a checkpoint
+        # saved since (two attempts in one log): the spec's "checkpoint saved after the
+        # previous failure" (RESTART). `first_line` says so.
+        first_line = self._survived_numerical() if pattern.category is Category.NUMERICAL \
+            else None
         if key in self.seen:
-            # The same fault again: keep the first. A fault the job survived (progress went on
-            # after it) is not fatal by recurring, except a numerical one after a checkpoint
-            # saved since: two attempts in one log, the spec's "checkpoint saved after the
-            # previous failure" (RESTART). Nothing else is refreshed: it could only add STOPs.
-            i, old = next((i, c) for i, c in enumerate(bucket)
-                          if (c.rank, c.pattern) == key)
-            if not (pattern.category is Category.NUMERICAL
-                    and self.progress_seq - old.progress_seq >= STALE_AFTER
-                    and self.checkpoint_line is not None and self.checkpoint_line > old.line):
+            # The same fault again: keep the first. A fault the job survived is not fatal by
+            # recurring; only the numerical case above replaces it (it can only RESTART).
+            if first_line is None:
                 return
-            del bucket[i]
-            first_line = old.first_line or old.line
+            del bucket[next(i for i, c in enumerate(bucket) if (c.rank, c.pattern) == key)]
         elif len(bucket) >= self.max_candidates:
             self.dropped += 1
             return
@@ -101,6 +98,16 @@ class CycleState:
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
         ))
+
+    def _survived_numerical(self) -> int | None:
+        """Line of the first numerical fault that progress and a later checkpoint left
+        behind, if any."""
+        ckpt = self.checkpoint_line
+        if ckpt is None:
+            return None
+        return min((c.first_line or c.line for cs in self.candidates.values() for c in cs
+                    if c.category is Category.NUMERICAL and c.line < ckpt
+                    and self.progress_seq - c.progress_seq >= STALE_AFTER), default=None)
 
     def add_progress(self, content: str, lineno: int) -> None:
         """Count an iteration / step / checkpoint line."""

@@ -78,6 +78,23 @@ def _culprits(
     return tuple(ranks), tuple(sorted(nodes))
 
 
+# CUDA errors a rank sees when its GPU fails under it
+_GPU_SYMPTOMS = frozenset({"illegal_access", "cuda_unknown", "cuda_other", "gpu_unavailable"})
+
+
+def _gpu_symptom(pool: list[tuple[int, Candidate]],
+                 nodes: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """A hardware root that names no rank (an `Xid` line of dmesg) is the GPU of the one
+    rank that saw a CUDA error (on the root's node, when that is known)."""
+    seen = {(c.rank, c.node) for _, c in pool
+            if c.pattern in _GPU_SYMPTOMS and c.rank is not None
+            and (not nodes or c.node in nodes)}
+    if len({rank for rank, _ in seen}) != 1:
+        return (), nodes
+    rank, node = next(iter(seen))
+    return (rank,), tuple(sorted({*nodes, *([node] if node else [])}))
+
+
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
     who = ("rank " + ",".join(map(str, ranks[:8])) + ("..." if len(ranks) > 8 else "")
            if ranks else "")
@@ -95,8 +112,14 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
     failing = _failing_ranks(pool, digests)
     category, kind, note = _refine(r, same, failing, digests, cycle_id)
+    if r.pattern == "dataloader_bus" and any(c.pattern == "eio" for _, c in pool):
+        # a DataLoader worker's SIGBUS with disk I/O errors in the log: a memory-mapped read
+        # on a failing disk, the node's fault, not /dev/shm
+        kind, note = "node", "disk I/O errors in the log: a mapped read failed on this node"
     action = policy.action_for(category, kind)
     ranks, nodes = _culprits(r, same, digests)
+    if category is Category.GPU_HARDWARE and not ranks:
+        ranks, nodes = _gpu_symptom(pool, nodes)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]

@@ -33,7 +33,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
     r"(?P<shost>[\w.-]{1,80}) (?:kernel: )?",
     r"^(?P<nhost>[\w.-]{1,80}):(?P<npid>\d{1,9}):\d{1,9} \[\d{1,4}\] ",
-    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d)",
+    # pdsh `host: `, before a prefix, a number or a Python error line (not `python3: can't ...`)
+    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[A-Z]\w{0,60}(?:Error|Exception)\b)",
 ))
 _RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
 _HOST_IN_TEXT = re.compile(

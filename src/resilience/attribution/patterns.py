@@ -65,13 +65,24 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("shm_full", C.HOST, IN,
             r"/dev/shm.{0,120}(?:No space left|[Ee]rror)|(?:No space left|failed to extend|"
             r"unable to (?:write to|allocate shared memory)).{0,120}(?:/dev/shm|</torch_|shm)"
-            r"|unable to write to file </torch_",
+            r"|unable to write to file </torch_|posix_fallocate failed.{0,40}No space left"
+            r"|Error while creating shared memory segment",
             "RuntimeError: unable to write to file </torch_1234_3467_0>: No space left on device (28)",
             kind="memory", tier=0, confidence=0.9),
+    # A DataLoader worker's SIGBUS: its tensors travel through /dev/shm, so this is the shared
+    # memory the job exhausted at its own config (docker's 64 MB default); it recurs. The fact
+    # (the bus error in the worker) is the evidence, not the "might be caused by" after it.
+    Pattern("dataloader_bus", C.HOST, IN,
+            r"[Bb]us error encountered in worker|DataLoader worker \(pid \d{1,9}\) is killed by "
+            r"signal: Bus error",
+            "RuntimeError: DataLoader worker (pid 4242) is killed by signal: Bus error. It is "
+            "possible that dataloader's workers are out of shared memory.",
+            kind="memory", tier=0, confidence=0.8),
     Pattern("sigbus", C.HOST, IN, r"\b[Bb]us error\b|SIGBUS(?! \(@)",
-            "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient"
-            " shared memory (shm).", kind="node", tier=0, confidence=0.75),
-    Pattern("eio", C.HOST, IN, r"Input/output error|\[Errno 5\]|\bEIO\b",
+            "Fatal Python error: Bus error", kind="node", tier=0, confidence=0.75),
+    Pattern("eio", C.HOST, IN,
+            r"Input/output error|\[Errno 5\]|\bEIO\b|blk_update_request: I/O error"
+            r"|Buffer I/O error on dev",
             "OSError: [Errno 5] Input/output error: '/scratch/shards/part-0042.bin'",
             kind="node", tier=0, confidence=0.8),
     Pattern("nofile", C.HOST, IN, r"Too many open files|\[Errno 24\]|EMFILE",
@@ -94,7 +105,7 @@ PATTERNS: tuple[Pattern, ...] = (
             r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
             r"|is non-finite|returned nan values|FloatingPointError|[Mm]inimum loss scale reached"
             r"|loss scale already at minimum|probability tensor contains either"
-            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b",
+            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b|found (?:NaN|Inf)\b",
             "Loss is nan, stopping training", confidence=0.9),
     # ---- storage -----------------------------------------------------------------------------
     Pattern("weights_only", C.USER_CODE, IN, r"Weights only load failed",

@@ -25,6 +25,7 @@ MAX_MATCH_CHARS = 4096
 KEYWORDS: tuple[str, ...] = (
     "rror", "xception", "Xid", "NCCL WARN", "of memory", "atchdog", "imed out", "oom-kill",
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
+    "ota exceeded", "No space left",  # `touch: ...: Disk quota exceeded`, no "error" on the line
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
 )
 

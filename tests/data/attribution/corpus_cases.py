@@ -176,7 +176,8 @@ def host_cases() -> None:
         "srun: error: gpu-st-p4d-24xlarge-17: task 1: Out Of Memory"]
     write("host_slurm_cgroup_oom.log", lines, "STOP", "host", None)
     lines = [*_job(2), "[rank1]:ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).", *traceback(1, TRAIN_FRAMES[:2], "RuntimeError: DataLoader worker (pid 4410) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.")]
-    write("host_dataloader_bus_error.log", lines, "RESTART", "host", [1])
+    # a DataLoader worker's SIGBUS is /dev/shm exhausted by the job (4 blind labellers: STOP)
+    write("host_dataloader_bus_error.log", lines, "STOP", "host", [1])
     lines = _job(8, "node-12") + megatron_iters(700, 3)
     lines += traceback(5, [("/workspace/data/indexed_dataset.py", 211, "__getitem__", "np_array = np.frombuffer(self._bin_buffer, ...)")],
                        "OSError: [Errno 5] Input/output error")

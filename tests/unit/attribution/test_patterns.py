@@ -49,7 +49,7 @@ def test_regexes_have_no_unbounded_group_repetition_or_dot_star(regex: str) -> N
 
 @pytest.mark.parametrize(("line", "expected"), [
     ("ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient "
-     "shared memory (shm).", "sigbus"),
+     "shared memory (shm).", "dataloader_bus"),
     ("RuntimeError: CUDA error: out of memory", "cuda_oom"),
     ("Out of memory: Killed process 51877 (python3)", "kernel_oom"),
     ("[E ProcessGroupNCCL.cpp:475] [Rank 3] Watchdog caught collective operation timeout",

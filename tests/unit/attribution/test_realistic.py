@@ -1,12 +1,15 @@
-"""Rules learned from the realistic dev corpus (tests/data/attribution/realistic_dev: logs
-reconstructed from public bug reports by someone who had not seen the patterns), and a guard
-that the engine keeps the issue's accuracy targets on it. The held-out set
-(realistic_holdout) is scored by bench/attribution_eval.py only, never tuned on."""
+"""Rules learned from the realistic corpora (logs reconstructed from public bug reports by
+helpers who had not seen the patterns), and a guard that the engine keeps the issue's accuracy
+targets on the sets that were tuned on (realistic_dev, and realistic_holdout v1 once spent).
+realistic_holdout_v2 is scored by bench/attribution_eval.py only: never tuned on, never in a
+test."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import pytest
 
 from resilience.attribution import Action, analyze_lines
 
@@ -68,15 +71,19 @@ def test_too_many_open_files_is_the_job_s_own_limit() -> None:
     assert v.action is Action.RESTART
 
 
-def test_realistic_dev_corpus_meets_the_accuracy_targets() -> None:
-    outcomes = evaluate(CORPUS / "realistic_dev")
+@pytest.mark.parametrize(("corpus", "culprit_target"), [
+    ("realistic_dev", 0.80),
+    ("realistic_holdout", 0.70),  # v1, spent (its failures were read): a regression guard now
+])
+def test_realistic_corpora_meet_the_accuracy_targets(corpus: str, culprit_target: float) -> None:
+    outcomes = evaluate(CORPUS / corpus)
     stop_pred = [o for o in outcomes if o.verdict.action is Action.STOP]
     culprit = [o.culprit_ok for o in outcomes if o.culprit_ok is not None]
     assert len(outcomes) >= 40
     assert sum(o.action_ok for o in outcomes) >= 0.90 * len(outcomes)
     assert sum(o.action_ok for o in stop_pred) >= 0.95 * len(stop_pred)
     assert sum(o.category_ok for o in outcomes) >= 0.80 * len(outcomes)
-    assert sum(culprit) >= 0.80 * len(culprit)
+    assert sum(culprit) >= culprit_target * len(culprit)
 
 
 def test_an_xid_names_its_node_through_the_pid_of_an_nccl_prefix() -> None:
@@ -133,3 +140,59 @@ def test_a_pid_seen_on_two_nodes_names_no_node() -> None:
         "NVRM: Xid (PCI:0000:3b:00): 79, pid=42, name=python, GPU has fallen off the bus.",
     ])
     assert (v.category.value, list(v.culprit_nodes)) == ("gpu_hardware", [])
+
+
+def test_a_dataloader_bus_error_is_shared_memory_the_job_exhausted() -> None:
+    v = analyze_lines(["[rank1]: RuntimeError: DataLoader worker (pid 4410) is killed by signal:"
+                       " Bus error. It is possible that dataloader's workers are out of shared "
+                       "memory. Please try to raise your shared memory limit."])
+    assert (v.action, v.category.value) == (Action.STOP, "host")
+    v = analyze_lines(["Fatal Python error: Bus error"])  # a bare SIGBUS: the node's
+    assert (v.action, v.category.value) == (Action.RESTART, "host")
+
+
+def test_nccl_shared_memory_segments_on_a_full_dev_shm_are_host_not_storage() -> None:
+    v = analyze_lines(["b8f1:1022:1391 [2] include/shm.h:28 NCCL WARN Call to posix_fallocate "
+                       "failed : No space left on device"])
+    assert (v.action, v.category.value) == (Action.STOP, "host")
+
+
+def test_a_quota_line_without_the_word_error_is_read() -> None:
+    v = analyze_lines(["touch: cannot touch '/scratch/ckpt/x': Disk quota exceeded"])
+    assert (v.action, v.category.value) == (Action.STOP, "storage")
+
+
+def test_pdsh_host_prefix_before_a_python_error() -> None:
+    v = analyze_lines(["worker-1: ValueError: expected sequence of length 2048 at dim 1"])
+    assert (v.action, v.category.value, list(v.culprit_nodes)) == (
+        Action.STOP, "user_code", ["worker-1"])
+
+
+def test_megatron_nan_grad_norm_assertion_is_numerical_and_a_later_rank_counts_too() -> None:
+    nan = ("AssertionError: Rank {r}: found NaN in local grad norm in backward pass before "
+           "data-parallel communication collective. Device: {r}, node: dgx-0007")
+    first = [f"[default1]:{nan.format(r=1)}", "[default0]: loading checkpoint at iteration 29000",
+             "[default0]: iteration 29800/100000", "[default0]: iteration 30000/100000",
+             "[default0]:saving checkpoint at iteration 30000 to /ckpt",
+             "[default0]:  successfully saved checkpoint at iteration 30000 to /ckpt",
+             "[default0]: iteration 31250/100000", f"[default3]:{nan.format(r=3)}"]
+    v = analyze_lines(first)  # a new rank, after a checkpoint since the first NaN: RESTART
+    assert (v.action, v.category.value) == (Action.RESTART, "numerical")
+    v = analyze_lines([nan.format(r=1)])
+    assert (v.action, v.category.value) == (Action.STOP, "numerical")
+
+
+def test_an_xid_without_a_rank_is_the_gpu_of_the_rank_that_saw_a_cuda_error() -> None:
+    v = analyze_lines(["5: RuntimeError: CUDA error: unknown error",
+                       "srun: error: gpu017: task 5: Aborted",
+                       "Sep 12 02:19:07 gpu017 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=1, "
+                       "name=python, GPU has fallen off the bus."])
+    assert (v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)) == (
+        "gpu_hardware", [5], ["gpu017"])
+
+
+def test_a_dataloader_bus_error_next_to_disk_io_errors_is_the_node() -> None:
+    v = analyze_lines(["RuntimeError: DataLoader worker (pid 4410) is killed by signal: Bus error.",
+                       "[Tue Jan  9 11:42:29 2024] blk_update_request: I/O error, dev nvme1n1, "
+                       "sector 1876231168 op 0x0:(READ)"])
+    assert (v.action, v.category.value) == (Action.RESTART, "host")
