@@ -33,8 +33,14 @@ def _failing_ranks(pool: list[tuple[int, Candidate]], digests: Sequence[NodeDige
 
 
 def _refine(root: Candidate, same: list[Candidate], failing: set[int],
-            digests: Sequence[NodeDigest], cycle_id: int) -> tuple[Category, str, str]:
+            pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest],
+            cycle_id: int) -> tuple[Category, str, str]:
     """(category, kind, note) after the rules that need more than the root line."""
+    if root.pattern == "dataloader_bus" and any(c.pattern == "eio" for _, c in pool):
+        # a DataLoader worker's SIGBUS with disk I/O errors in the log: a memory-mapped read
+        # on a failing disk, the node's fault, not /dev/shm
+        return (root.category, "node",
+                "disk I/O errors in the log: a mapped read failed on this node")
     if root.all_ranks:
         ranks = {c.rank for c in same if c.rank is not None}
         if len(failing) > 1 and not failing <= ranks:
@@ -63,7 +69,8 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
 
 
 def _culprits(
-    root: Candidate, same: list[Candidate], digests: Sequence[NodeDigest]
+    root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
+    digests: Sequence[NodeDigest],
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     if root.role is Role.CASCADE:
         return (), ()  # a consequence names its reporter, not the faulty rank
@@ -75,6 +82,8 @@ def _culprits(
                 ranks = [e.rank]
                 nodes |= {e.host} if e.host else set()
                 break
+    if not ranks and root.category is Category.GPU_HARDWARE:
+        return _gpu_symptom(pool, tuple(sorted(nodes)))
     return tuple(ranks), tuple(sorted(nodes))
 
 
@@ -111,15 +120,9 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     same = [c for _, c in pool if c.pattern == r.pattern
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
     failing = _failing_ranks(pool, digests)
-    category, kind, note = _refine(r, same, failing, digests, cycle_id)
-    if r.pattern == "dataloader_bus" and any(c.pattern == "eio" for _, c in pool):
-        # a DataLoader worker's SIGBUS with disk I/O errors in the log: a memory-mapped read
-        # on a failing disk, the node's fault, not /dev/shm
-        kind, note = "node", "disk I/O errors in the log: a mapped read failed on this node"
+    category, kind, note = _refine(r, same, failing, pool, digests, cycle_id)
     action = policy.action_for(category, kind)
-    ranks, nodes = _culprits(r, same, digests)
-    if category is Category.GPU_HARDWARE and not ranks:
-        ranks, nodes = _gpu_symptom(pool, nodes)
+    ranks, nodes = _culprits(r, same, pool, digests)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]
