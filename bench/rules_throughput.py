@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-mb", type=int, default=64)
     p.add_argument("--dir", default=None, help="where to write the generated log (temp dir)")
     args = p.parse_args(argv)
+    if args.dir is not None and not os.path.isdir(args.dir):
+        p.error(f"--dir {args.dir}: no such directory; create it or leave --dir out")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "multi_rank.log"
         _, dt = _timed(lambda: generate(path, args.size_mb * MB))

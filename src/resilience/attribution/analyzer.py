@@ -25,12 +25,14 @@ must come from one thread at a time (their order is the line order).
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 from .cycle_state import CycleState
 from .inbox import Inbox
 from .lines import find_timestamp, parse_line
 from .markers import parse_cycle_marker
 from .progress import scan_progress
+from .records import elastic_entries
 from .registry import MAX_MATCH_CHARS
 from .scan import candidate_lines
 
@@ -41,8 +43,17 @@ from .digest import NodeDigest
 _MAX_PARTIAL = 1 << 20  # a "line" longer than this is cut (memory bound)
 _LOOKBACK = 1024  # bytes before a candidate searched for a timestamp when it has none
 _ELASTIC_LINES = 11  # lines after `Root Cause (first observed failure):` holding its fields
-_ELASTIC_BYTES = 4096  # ... read from at most this many bytes from the header on
+_ELASTIC_BYTES = 4096  # ... read from at most this many bytes from the header on; and bytes
+# before it searched for the `Failures:` list of the same summary (kept across blocks)
 MAX_PENDING = 64 << 20  # default bound of unscanned input
+
+
+class _Pending(NamedTuple):
+    """torchelastic's `Root Cause` block whose lines are still arriving."""
+
+    line: int
+    header: str
+    following: bytes = b""
 
 
 class Analyzer:
@@ -70,8 +81,8 @@ class Analyzer:
         self._partial = b""  # an unfinished last line, scanned with the next input
         self._lines = 0  # complete lines scanned (or dropped unscanned) so far
         self._closed: list[NodeDigest] = []
-        self._carry = b""  # end of the previous block, for timestamp look-back
-        self._elastic: tuple[int, str, bytes] | None = None  # a block ended inside it
+        self._carry = b""  # end of the previous block, for looking back
+        self._elastic: _Pending | None = None  # a block ended inside torchelastic's summary
         self._cycle = self._new_cycle(cycle_id, 1)
 
     # ---- input ---------------------------------------------------------------------------
@@ -144,7 +155,7 @@ class Analyzer:
         self._scan_taken(None)
         self._flush_partial()
         if self._elastic is not None:
-            self._elastic_root(*self._elastic, complete=True)
+            self._elastic_root(self._elastic, self._elastic.following, complete=True)
         return self._cycle.to_digest(self._lines)
 
     def _flush_partial(self) -> None:
@@ -203,8 +214,9 @@ class Analyzer:
             self._progress(buf, pos, end, lineno)
             lineno += count(b"\n", pos, end)
         self._lines = lineno
-        tail = buf[max(0, end - _LOOKBACK):end]
-        self._carry = (self._carry + tail)[-_LOOKBACK:] if len(tail) < _LOOKBACK else tail
+        tail = buf[max(0, end - _ELASTIC_BYTES):end]
+        self._carry = ((self._carry + tail)[-_ELASTIC_BYTES:] if len(tail) < _ELASTIC_BYTES
+                       else tail)
 
     def _progress(self, buf: bytes, a: int, b: int, lineno: int) -> None:
         """Progress in the lines of buf[a:b], which hold no error keyword; `lineno` lines
@@ -220,32 +232,53 @@ class Analyzer:
             self._start_cycle(marker, lineno)
             return
         if "Root Cause" in info.content:
-            self._elastic_root(lineno, raw, buf[start:min(end, start + _ELASTIC_BYTES)],
+            if self._elastic is not None:  # the block before ended above this header
+                self._elastic_root(self._elastic, self._elastic.following, complete=True)
+            self._failures(lineno, self._before(buf, start, _ELASTIC_BYTES))
+            self._elastic_root(_Pending(lineno, raw), buf[start:min(end, start + _ELASTIC_BYTES)],
                                complete=start + _ELASTIC_BYTES <= end)
             return
         self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start))
 
     def _look_back(self, buf: bytes, start: int) -> float | None:
         """Timestamp of the nearest earlier line that has one (within _LOOKBACK bytes)."""
-        before = buf[max(0, start - _LOOKBACK):start]
-        if len(before) < _LOOKBACK:
-            before = self._carry[max(0, len(self._carry) - _LOOKBACK + len(before)):] + before
+        before = self._before(buf, start, _LOOKBACK)
         return find_timestamp(before.decode("utf-8", "replace")) if before else None
 
-    def _elastic_root(self, lineno: int, header: str, following: bytes, complete: bool) -> None:
+    def _before(self, buf: bytes, start: int, size: int) -> bytes:
+        """Up to `size` bytes of input before `buf[start]`, from earlier blocks too."""
+        before = buf[max(0, start - size):start]
+        if len(before) < size:
+            before = self._carry[max(0, len(self._carry) - size + len(before)):] + before
+        return before
+
+    def _failures(self, lineno: int, before: bytes) -> None:
+        """The `Failures:` list of the summary whose `Root Cause` header is at `lineno`: it
+        comes just before (the header is not a prefilter keyword; looking back costs
+        nothing per line)."""
+        at = before.rfind(b"Failures:")
+        if at < 0 or b"Root Cause" in before[at:]:
+            return
+        head = before.rfind(b"\n", 0, at) + 1
+        block = before[head:].decode("utf-8", "replace").splitlines()
+        if not block or not parse_line(block[0]).content.startswith("Failures:"):
+            return
+        self._cycle.add_records(
+            elastic_entries(lineno - len(block), block[1:], block[0], "failure"))
+
+    def _elastic_root(self, head: _Pending, following: bytes, complete: bool) -> None:
         """torchelastic's block: `following` holds the bytes from its header line on."""
         lines = following.decode("utf-8", "replace").splitlines()[1:_ELASTIC_LINES + 1]
         if len(lines) < _ELASTIC_LINES and not complete:
-            self._elastic = (lineno, header, following)  # completed by the next block(s)
+            self._elastic = head._replace(following=following)  # completed by the next block(s)
         else:
             self._elastic = None
-            self._cycle.add_elastic_root(lineno, lines, header)
+            self._cycle.add_records(elastic_entries(head.line, lines, head.header, "root_cause"))
 
-    def _finish_elastic(self, pending: tuple[int, str, bytes], buf: bytes, end: int) -> None:
-        lineno, header, following = pending
-        more = buf[:min(end, _ELASTIC_BYTES - len(following))]
-        self._elastic_root(lineno, header, following + more,
-                           complete=len(following) + end >= _ELASTIC_BYTES)
+    def _finish_elastic(self, pending: _Pending, buf: bytes, end: int) -> None:
+        more = buf[:min(end, _ELASTIC_BYTES - len(pending.following))]
+        self._elastic_root(pending, pending.following + more,
+                           complete=len(pending.following) + end >= _ELASTIC_BYTES)
 
     def _start_cycle(self, cycle_id: int, lineno: int) -> None:
         cur = self._cycle

@@ -7,25 +7,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .lines import LineInfo, find_timestamp, parse_line
+from .lines import PID_IN_TEXT, LineInfo
 from .markers import parse_progress
 from .progress import Stretch
+from .records import deepspeed_exit, rank_mapping, srun_exit
 from .registry import Role, match_content
 from .verdict import Category
 
 __all__ = ["CycleState"]
 
-_FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
-_INT = re.compile(r"-?\d{1,9}")
-_LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
 _MAX_TEXT = 4096
-_MAX_HOSTS = 1024  # rank -> host and pid -> host pairs kept per cycle
+_MAX_HOSTS = 1024  # rank -> host, pid -> host and pid -> rank pairs kept per cycle
+_MAX_EXITS = 4  # launcher failure records kept per source and cycle
+# Ray Train's worker table: `(ip=10.48.3.9, pid=5126) world_rank=14, local_rank=6, ...`
+_RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
 
 
 def _pair(table: dict[int, str], key: int, host: str) -> None:
     """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to ""."""
     if table.setdefault(key, host) != host:
         table[key] = ""
+
+
+def _pair_rank(table: dict[int, int], pid: int, rank: int) -> None:
+    """Record pid -> rank; a pid seen with two ranks maps to -1."""
+    if table.setdefault(pid, rank) != rank:
+        table[pid] = -1
 
 
 @dataclass
@@ -49,6 +56,8 @@ class CycleState:
     progress_seq: int = 0
     rank_hosts: dict[int, str] = field(default_factory=dict)
     pid_hosts: dict[int, str] = field(default_factory=dict)
+    pid_ranks: dict[int, int] = field(default_factory=dict)
+    host_ranks: dict[str, list[int]] = field(default_factory=dict)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -63,11 +72,11 @@ class CycleState:
         local = rank is None and info.local_rank is not None
         if local:
             rank = info.local_rank
-        if info.host and len(self.rank_hosts) + len(self.pid_hosts) < _MAX_HOSTS:
-            if rank is not None and not local:
-                _pair(self.rank_hosts, rank, info.host)
-            if info.pid is not None:
-                _pair(self.pid_hosts, info.pid, info.host)
+        if rank is None and "pid" in info.content and (m := PID_IN_TEXT.search(info.content)):
+            rank = self.pid_ranks.get(int(m.group(1)), -1)  # Ray's `(pid=1957, ip=...)`
+            rank = None if rank < 0 else rank
+        self._pairs(info, rank, local)
+        self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
             self.add_progress(info.content, lineno)
@@ -99,6 +108,31 @@ class CycleState:
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
         ))
 
+    def _pairs(self, info: LineInfo, rank: int | None, local: bool) -> None:
+        """Remember which host and rank a line's prefixes tie together."""
+        if len(self.rank_hosts) + len(self.pid_hosts) + len(self.pid_ranks) >= _MAX_HOSTS:
+            return
+        if info.host and rank is not None and not local:
+            _pair(self.rank_hosts, rank, info.host)
+        if info.host and info.pid is not None:
+            _pair(self.pid_hosts, info.pid, info.host)
+        if info.pid is not None and rank is not None and not local:
+            _pair_rank(self.pid_ranks, info.pid, rank)
+        if "world_rank=" in info.content:
+            for m in _RAY_RANK.finditer(info.content):
+                _pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
+
+    def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
+        """Launchers' failure records and rank maps on this line (`records.py`)."""
+        content = info.content
+        if "srun: error: " in content and (r := srun_exit(content, raw, lineno)):
+            self.add_records([r])
+        if "exits with return code" in content and (r := deepspeed_exit(
+                content, raw, lineno, info.host or self.node, info.timestamp)):
+            self.add_records([r])
+        if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_HOSTS:
+            self.host_ranks.update(rank_mapping(content))
+
     def _survived_numerical(self) -> int | None:
         """Line of the first numerical fault that progress and a later checkpoint left
         behind, if any."""
@@ -129,30 +163,11 @@ class CycleState:
             self.checkpoint_line = line_of(p.save_at)
         self.progress_seq += p.rises + p.saves
 
-    def add_elastic_root(self, lineno: int, following: list[str], header: str) -> None:
-        """Parse the fields after torchelastic's `Root Cause (first observed failure):`."""
-        fields: dict[str, str] = {}
-        for line in following:
-            content = parse_line(line[:1024]).content.strip()
-            if content.startswith(("====", "----")) and fields:
-                break
-            m = _FIELD.match(content)
-            if m:
-                fields[m.group(1)] = m.group(2).strip()
-        if not fields or len(self.elastic) >= 4:
-            return
-        rank_m = _INT.search(fields.get("rank", ""))
-        local_m = _LOCAL.search(fields.get("rank", ""))
-        code_m = _INT.search(fields.get("exitcode", ""))
-        error_file = fields.get("error_file")
-        self.elastic.append(ElasticRoot(
-            line=lineno, rank=int(rank_m.group()) if rank_m else None,
-            local_rank=int(local_m.group(1)) if local_m else None,
-            host=fields.get("host") or None, exitcode=int(code_m.group()) if code_m else None,
-            timestamp=find_timestamp(fields.get("time", "")),
-            error_file=None if not error_file or error_file == "<N/A>" else error_file,
-            text=header.rstrip("\r\n")[:_MAX_TEXT],
-        ))
+    def add_records(self, records: list[ElasticRoot]) -> None:
+        """Keep launchers' failure records (`records.py`), at most _MAX_EXITS per source."""
+        for r in records:
+            if sum(e.source == r.source for e in self.elastic) < _MAX_EXITS:
+                self.elastic.append(r)
 
     def to_digest(self, last_line: int) -> NodeDigest:
         cands = [c for role in Role for c in self.candidates.get(role, ())]
@@ -163,4 +178,5 @@ class CycleState:
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
             rank_hosts=dict(self.rank_hosts), pid_hosts=dict(self.pid_hosts),
+            pid_ranks=dict(self.pid_ranks), host_ranks=dict(self.host_ranks),
         )

@@ -51,10 +51,14 @@ class Candidate(BaseModel):
 
 
 class ElasticRoot(BaseModel):
-    """torchelastic's `Root Cause (first observed failure)` block."""
+    """A launcher's record of a failed worker (`records.py`): torchelastic's `Root Cause (first
+    observed failure)` entry or an entry of its `Failures:` list, srun's `srun: error: host:
+    task N: Exited with exit code K`, or the DeepSpeed launcher's `... exits with return code`
+    (a local rank)."""
 
     model_config = _FROZEN
 
+    source: Literal["root_cause", "failure", "srun", "deepspeed"] = "root_cause"
     line: int
     rank: int | None = None
     local_rank: int | None = None
@@ -91,6 +95,12 @@ class NodeDigest(BaseModel):
     rank_hosts: dict[int, str] = Field(default_factory=dict)
     # pid -> host, from NCCL `host:pid:tid` prefixes (names the node of `Xid ... pid=N` lines)
     pid_hosts: dict[int, str] = Field(default_factory=dict)
+    # pid -> global rank, from lines naming both (an NCCL prefix behind a rank prefix, Ray
+    # Train's `(ip=..., pid=5126) world_rank=14`); -1 marks a pid seen with two ranks
+    pid_ranks: dict[int, int] = Field(default_factory=dict)
+    # host -> its global ranks in local-rank order, from a launcher's complete mapping
+    # (DeepSpeed's `global_rank_mapping=`): turns a local rank on that host into a global one
+    host_ranks: dict[str, list[int]] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

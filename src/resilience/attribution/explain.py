@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .digest import Candidate, NodeDigest
+from .digest import Candidate, ElasticRoot, NodeDigest
 from .fingerprint import exception_type, fingerprint
 from .lines import parse_line
 from .policy import Policy
 from .registry import Role
+from .resolve import launcher_records
 from .verdict import Category, Evidence, Verdict
 
 __all__ = ["Root", "build_verdict", "no_root_verdict"]
@@ -28,7 +29,7 @@ def _ev(c: Candidate) -> Evidence:
 
 def _failing_ranks(pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest]) -> set[int]:
     ranks = {c.rank for _, c in pool if c.rank is not None and c.role is not Role.NOISE}
-    ranks |= {e.rank for d in digests for e in d.elastic_roots if e.rank is not None}
+    ranks |= {e.rank for e in launcher_records(digests) if e.rank is not None}
     return ranks
 
 
@@ -76,15 +77,38 @@ def _culprits(
         return (), ()  # a consequence names its reporter, not the faulty rank
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
+    failed = {e.rank for e in launcher_records(digests) if e.rank is not None}
     if not ranks:
-        for e in (e for d in digests for e in d.elastic_roots):
-            if e.rank is not None and (not nodes or e.host in nodes):
-                ranks = [e.rank]
-                nodes |= {e.host} if e.host else set()
-                break
+        # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
+        # host prefix): the rank(s) that reported the same kind of fault (on the root's node),
+        # if there is one, or if a launcher saw each of them fail
+        seen = {c.rank for _, c in pool if c.category is root.category and c.rank is not None
+                and c.role is not Role.NOISE and (not nodes or c.node in nodes)}
+        ranks = sorted(seen) if len(seen) == 1 or (seen and seen <= failed) else []
+    if root.category is Category.NETWORK and len(ranks) > 1 and len(nodes) == 1 \
+            and failed & set(ranks):
+        # ranks of one node that all saw its shared HCA fail: the culprits are those whose
+        # process the launcher saw fail
+        ranks = sorted(failed & set(ranks))
+    if not ranks and (e := _first_failure(digests, nodes)) is not None:
+        ranks = [e.rank] if e.rank is not None else []
+        nodes |= {e.host} if e.host else set()
     if not ranks and root.category is Category.GPU_HARDWARE:
         return _gpu_symptom(pool, tuple(sorted(nodes)))
     return tuple(ranks), tuple(sorted(nodes))
+
+
+def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoot | None:
+    """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
+    failure (its `Root Cause` on a tie), else the one task srun or DeepSpeed saw end with an
+    error."""
+    records = [e for e in launcher_records(digests) if not nodes or e.host in nodes]
+    elastic = [e for e in records if e.source in ("root_cause", "failure")]
+    if elastic:
+        return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
+                                           e.source != "root_cause", e.line))
+    others = [e for e in records if e.source in ("srun", "deepspeed")]
+    return others[0] if len({(e.rank, e.local_rank, e.host) for e in others}) == 1 else None
 
 
 # CUDA errors a rank sees when its GPU fails under it
@@ -149,24 +173,24 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
 
 
 def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
-    """Nothing matched: `unknown`, with torchelastic's first failure as culprit if known."""
-    roots = [e for d in digests for e in d.elastic_roots]
+    """Nothing matched: `unknown`, with a launcher's first failure as culprit if known."""
+    e = _first_failure(digests, set())
     action = policy.action_for(Category.UNKNOWN)
     lines = sum(d.lines for d in digests)
-    if not roots:
+    if e is None:
         return Verdict(
             cycle_id=cycle_id, action=action, category=Category.UNKNOWN, confidence=0.2,
             reason=f"no failure signature in {lines} line(s); policy unknown -> {action.value}",
             fingerprint="unknown:none:",
         )
-    e = min(roots, key=lambda e: e.timestamp if e.timestamp is not None else float("inf"))
     ranks = (e.rank,) if e.rank is not None else ()
     nodes = (e.host,) if e.host else ()
     return Verdict(
         cycle_id=cycle_id, action=action, category=Category.UNKNOWN, confidence=0.3,
         culprit_ranks=ranks, culprit_nodes=nodes,
         evidence=(Evidence(rank=e.rank, line=e.line, text=e.text),),
-        reason=(f"no failure signature; torchelastic names {_who(ranks, nodes)} (exitcode "
+        reason=(f"no failure signature; {'srun' if e.source == 'srun' else 'torchelastic'} "
+                f"names {_who(ranks, nodes)} (exitcode "
                 f"{e.exitcode}) as the first failure; policy unknown -> {action.value}"),
         fingerprint=f"unknown:exitcode:{e.exitcode}",
     )

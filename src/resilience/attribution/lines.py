@@ -4,7 +4,7 @@ Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[ra
 `[default3]:`), mpirun tags (`[1,3]<stderr>:`), `[RANK 3]`, glog headers
 (`[E1023 10:11:12.1 f.cpp:1]`, `E1023 10:11:12.1 123 f.py:1]`), bracketed or bare ISO
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
-pdsh `host: `.
+pdsh `host: `, a collector's `[host] `.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["LineInfo", "find_timestamp", "parse_line"]
+__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "parse_line"]
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -35,7 +35,11 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^(?P<nhost>[\w.-]{1,80}):(?P<npid>\d{1,9}):\d{1,9} \[\d{1,4}\] ",
     # pdsh `host: `, before a prefix, a number or a Python error line (not `python3: can't ...`)
     r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[A-Z]\w{0,60}(?:Error|Exception)\b)",
+    # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
+    r"^\[(?P<bhost>(?!rank\d)[a-z][\w.-]{1,60}\d)\] ",
 ))
+# a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`
+PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b")
 _RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
 _HOST_IN_TEXT = re.compile(
     r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"
@@ -121,7 +125,7 @@ def parse_line(line: str) -> LineInfo:
                 rank = int(d["rank"] or 0)
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
-            host = d.get("shost") or d.get("nhost") or d.get("phost") or host
+            host = d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost") or host
             if d.get("local") is not None:
                 local = int(d["local"] or 0)
             if d.get("npid"):

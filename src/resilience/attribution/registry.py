@@ -27,6 +27,9 @@ KEYWORDS: tuple[str, ...] = (
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
     "ota exceeded", "No space left",  # `touch: ...: Disk quota exceeded`, no "error" on the line
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
+    # not patterns: culprits (records.py, cycle_state.py)
+    "world_rank=",  # Ray Train's pid -> rank table
+    "global_rank_mapping=", "exits with return code",  # DeepSpeed launcher's rank map, exits
 )
 
 

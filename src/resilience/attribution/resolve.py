@@ -4,7 +4,9 @@ A line's own prefixes come first (`[rank3]:`, `3: ` from `srun -l`, `host:pid:ti
 a line without a host: the launcher's rank -> node assignment (inside ftrun), lines elsewhere
 that name the same rank and a host (`srun: error: host: task 3`), the host whose NCCL lines
 carry the pid the line names (`Xid ... pid=51210`), the digest's own node, and torchelastic's
-`Root Cause` block.
+`Root Cause` block. A line without a rank that names a pid takes the rank that lines elsewhere
+pair with that pid (a rank prefix before an NCCL `host:pid:tid` prefix, Ray Train's worker
+table).
 
 torchrun's `--tee` prefix `[default3]:` is a *local* rank (`[{role}{local_rank}]:`). It is the
 global rank only on a single node. So a candidate whose rank came from such a prefix gets the
@@ -15,14 +17,12 @@ log that shows one node, local == global.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
-from .digest import Candidate, NodeDigest
+from .digest import Candidate, ElasticRoot, NodeDigest
+from .lines import PID_IN_TEXT
 
-__all__ = ["resolve"]
-
-_PID = re.compile(r"\bpid[=:] ?(\d{1,9})\b")  # `Xid ...: 79, pid=2271, name=python, ...`
+__all__ = ["launcher_records", "resolve"]
 
 
 def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
@@ -31,11 +31,15 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
         rank = _global_rank(rank, c.node, digests)
+    m = PID_IN_TEXT.search(c.text)
+    pid = int(m.group(1)) if m else None
+    if rank is None and pid is not None:
+        found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
+        rank = next(iter(found)) if len(found) == 1 and -1 not in found else None
     node = (node_of_rank.get(rank) if rank is not None else None) or c.node
     if node is None and rank is not None:
         node = _only({d2.rank_hosts[rank] for d2 in digests if rank in d2.rank_hosts})
-    if node is None and (m := _PID.search(c.text)):
-        pid = int(m.group(1))
+    if node is None and pid is not None:
         node = _only({d2.pid_hosts[pid] for d2 in digests if pid in d2.pid_hosts})
     node = node or d.node
     if node is None and rank is not None:
@@ -50,7 +54,29 @@ def _only(hosts: set[str]) -> str | None:
     return next(iter(hosts)) if len(hosts) == 1 and "" not in hosts else None
 
 
+def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
+    """Every digest's launcher failure records, a local rank turned into a global one where a
+    launcher's rank mapping (`host_ranks`) says which."""
+    out = []
+    for d in digests:
+        for e in d.elastic_roots:
+            if e.rank is None and e.local_rank is not None and e.host \
+                    and (rank := _mapped(e.local_rank, e.host, digests)) is not None:
+                e = e.model_copy(update={"rank": rank})
+            out.append(e)
+    return out
+
+
+def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
+    """Global rank of local rank `local` on `host`, from a launcher's mapping."""
+    found = {d.host_ranks[host][local] for d in digests
+             if local < len(d.host_ranks.get(host, ()))}
+    return next(iter(found)) if len(found) == 1 else None
+
+
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest]) -> int | None:
+    if host and (rank := _mapped(local, host, digests)) is not None:
+        return rank
     entries = [e for d in digests for e in d.elastic_roots
                if e.local_rank == local and e.rank is not None and (not host or e.host == host)]
     if len({e.rank for e in entries}) == 1:

@@ -1,0 +1,97 @@
+"""Launchers' own records of which worker failed: they name a culprit when the root line does
+not carry a rank.
+
+* torchelastic's `ChildFailedError` summary: the `Root Cause (first observed failure):` entry
+  and the entries of its `Failures:` list (`[1]:` then `time`, `host`, `rank`, `exitcode`,
+  `error_file` fields);
+* srun's `srun: error: host: task N: Exited with exit code K` (or `Aborted`, `Killed`, ...) for
+  one task: a task that ended by itself. `tasks 0-7: Terminated` is srun stopping the others.
+* the DeepSpeed launcher's `[launch.py:321:sigkill_handler] ['python', ..., '--local_rank=3',
+  ...] exits with return code = 1`: a local rank on the host of the line (pdsh prefix); its
+  global rank comes from the launcher's `global_rank_mapping=...{'host': [8, 9, ...]}` line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from .digest import ElasticRoot
+from .lines import find_timestamp, parse_line
+
+__all__ = ["deepspeed_exit", "elastic_entries", "rank_mapping", "srun_exit"]
+
+_FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
+_ENTRY = re.compile(r"^\[\d{1,6}\]:$")
+_INT = re.compile(r"-?\d{1,9}")
+_LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
+_MAX_TEXT = 4096
+_SRUN = re.compile(
+    r"srun: error: ([\w.-]{1,80}): task (\d{1,6}): (?:Exited with exit code (\d{1,3})"
+    r"|(Aborted|Segmentation fault|Bus error|Killed))")
+_SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed": -9}
+_DEEPSPEED = re.compile(
+    r"'--local_rank=(\d{1,6})'.{0,3000}?\] exits with return code = (-?\d{1,4})")
+_MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
+
+
+def elastic_entries(lineno: int, following: list[str], header: str,
+                    source: Literal["root_cause", "failure"]) -> list[ElasticRoot]:
+    """The entries after a `Root Cause (first observed failure):` or `Failures:` header at
+    line `lineno`; `following` are the lines after it."""
+    entries: list[dict[str, str]] = []
+    for line in following:
+        content = parse_line(line[:1024]).content.strip()
+        if content.startswith(("====", "----")):  # the block's end (or `<NO_OTHER_FAILURES>`'s)
+            break
+        if _ENTRY.match(content) or not entries:
+            entries.append({})
+        if m := _FIELD.match(content):
+            entries[-1][m.group(1)] = m.group(2).strip()
+    text = header.rstrip("\r\n")[:_MAX_TEXT]  # evidence: the header, at its line
+    return [_entry(lineno, fields, text, source) for fields in entries if fields]
+
+
+def _entry(line: int, fields: dict[str, str], text: str,
+           source: Literal["root_cause", "failure"]) -> ElasticRoot:
+    rank_m = _INT.search(fields.get("rank", ""))
+    local_m = _LOCAL.search(fields.get("rank", ""))
+    code_m = _INT.search(fields.get("exitcode", ""))
+    error_file = fields.get("error_file")
+    return ElasticRoot(
+        source=source, line=line, rank=int(rank_m.group()) if rank_m else None,
+        local_rank=int(local_m.group(1)) if local_m else None,
+        host=fields.get("host") or None, exitcode=int(code_m.group()) if code_m else None,
+        timestamp=find_timestamp(fields.get("time", "")),
+        error_file=None if not error_file or error_file == "<N/A>" else error_file,
+        text=text,
+    )
+
+
+def srun_exit(content: str, raw: str, lineno: int) -> ElasticRoot | None:
+    """srun's record of one task that ended by itself with an error, if `content` is one."""
+    m = _SRUN.search(content)
+    if m is None:
+        return None
+    code = int(m.group(3)) if m.group(3) else _SIGNALS[m.group(4)]
+    if code == 0:
+        return None
+    return ElasticRoot(source="srun", line=lineno, rank=int(m.group(2)), host=m.group(1),
+                       exitcode=code, text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def deepspeed_exit(content: str, raw: str, lineno: int, host: str | None,
+                   timestamp: float | None) -> ElasticRoot | None:
+    """The DeepSpeed launcher's record of a worker that exited with an error (local rank)."""
+    m = _DEEPSPEED.search(content)
+    if m is None or int(m.group(2)) == 0:
+        return None
+    return ElasticRoot(source="deepspeed", line=lineno, local_rank=int(m.group(1)), host=host,
+                       exitcode=int(m.group(2)), timestamp=timestamp,
+                       text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def rank_mapping(content: str) -> dict[str, list[int]]:
+    """host -> its global ranks in order, from DeepSpeed's `global_rank_mapping=...` line."""
+    return {m.group(1): [int(r) for r in m.group(2).split(", ")]
+            for m in _MAPPING.finditer(content)}

@@ -1,0 +1,157 @@
+"""Where culprits come from when the root line itself names no rank or node: launchers' failure
+records (torchelastic's summary, srun, DeepSpeed), pid -> rank tables (NCCL prefixes behind a
+rank prefix, Ray Train's worker table) and a collector's `[host] ` prefix."""
+
+from __future__ import annotations
+
+from resilience.attribution import DEFAULT_POLICY, Analyzer, analyze_lines, combine
+
+_SUMMARY = """\
+============================================================
+train.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2023-12-19_06:11:40
+  host      : gpu-st-14
+  rank      : 13 (local_rank: 5)
+  exitcode  : -6 (pid: 55124)
+  error_file: <N/A>
+  traceback : Signal 6 (SIGABRT) received by PID 55124
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2023-12-19_06:11:40
+  host      : gpu-st-14
+  rank      : 12 (local_rank: 4)
+  exitcode  : -6 (pid: 55123)
+  error_file: <N/A>
+  traceback : Signal 6 (SIGABRT) received by PID 55123
+============================================================
+""".splitlines()
+
+
+def _culprits(lines: list[str]) -> tuple[str, list[int], list[str]]:
+    v = analyze_lines(lines)
+    return v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)
+
+
+def test_torchelastic_failures_list_and_root_cause_are_both_read() -> None:
+    a = Analyzer()
+    a.feed_bytes(("\n".join(_SUMMARY) + "\n").encode())
+    got = [(e.source, e.rank, e.local_rank, e.host, e.line) for e in a.digest().elastic_roots]
+    assert got == [("failure", 13, 5, "gpu-st-14", 4), ("root_cause", 12, 4, "gpu-st-14", 13)]
+    # nothing else in the log: the root cause (not the failure listed first) is the culprit
+    assert _culprits(_SUMMARY) == ("unknown", [12], ["gpu-st-14"])
+
+
+def test_torchelastic_summary_fed_in_small_chunks_reads_the_same() -> None:
+    data = ("step 10\n" + "\n".join(_SUMMARY) + "\nstep 11\n").encode()
+    whole, pieces = Analyzer(), Analyzer()
+    whole.feed_bytes(data)
+    for i in range(0, len(data), 7):
+        pieces.feed_bytes(data[i:i + 7])
+    assert pieces.digest().elastic_roots == whole.digest().elastic_roots
+    assert len(whole.digest().elastic_roots) == 2
+
+
+def test_the_earliest_torchelastic_failure_names_the_rank_of_an_unprefixed_root() -> None:
+    node1 = [*_SUMMARY[:4], "  <NO_OTHER_FAILURES>", *_SUMMARY[11:]]
+    node1 = [line.replace("06:11:40", "06:11:47").replace("gpu-st-14", "gpu-st-15")
+             .replace(": 12 (", ": 9 (") for line in node1]
+    node0 = [line.replace("gpu-st-14", "gpu-st-16") for line in _SUMMARY[11:]]
+    lines = [*node1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 7.81 GiB",
+             *node0]
+    assert _culprits(lines) == ("cuda_oom", [12], ["gpu-st-16"])
+
+
+def test_one_srun_task_that_exited_by_itself_names_an_unprefixed_root() -> None:
+    assert _culprits([
+        "OSError: [Errno 5] Input/output error",
+        "srun: error: gpu-a-042: task 13: Exited with exit code 1",
+        "srun: error: gpu-a-041: tasks 0-7: Terminated",
+        "srun: error: gpu-a-042: tasks 8-12,14-15: Terminated",
+    ]) == ("host", [13], ["gpu-a-042"])
+    # two tasks exited by themselves: srun does not say which was first
+    assert _culprits([
+        "OSError: [Errno 5] Input/output error",
+        "srun: error: gpu-a-042: task 13: Exited with exit code 1",
+        "srun: error: gpu-a-041: task 2: Exited with exit code 1",
+    ])[1] == []
+
+
+def test_ranks_sharing_a_failed_hca_narrow_to_those_the_launcher_saw_fail() -> None:
+    event = "NCCL WARN NET/IB : mlx5_5:1 Got async event : local catastrophic error"
+    lines = [f"13: gpu-h100-031:1187442:1188021 [5] {event}",
+             f"11: gpu-h100-031:1187440:1188030 [3] {event}",
+             "srun: error: gpu-h100-031: task 13: Exited with exit code 1",
+             "srun: error: gpu-h100-031: tasks 8-12,14-15: Terminated"]
+    assert _culprits(lines) == ("network", [13], ["gpu-h100-031"])
+    # without the launcher's word both stay culprits
+    assert _culprits(lines[:2]) == ("network", [11, 13], ["gpu-h100-031"])
+
+
+def test_an_xid_pid_names_the_rank_whose_nccl_lines_carry_that_pid() -> None:
+    assert _culprits([
+        "9: gpu-a100-017:2219034:2219034 [1] enqueue.cc:1230 NCCL WARN Cuda failure "
+        "'unknown error'",
+        "11: gpu-a100-017:2219036:2219036 [3] enqueue.cc:1230 NCCL WARN Cuda failure "
+        "'unknown error'",
+        "Mar 18 05:51:44 gpu-a100-017 kernel: NVRM: Xid (PCI:0000:47:00): 79, pid=2219034, "
+        "name=python, GPU has fallen off the bus.",
+    ]) == ("gpu_hardware", [9], ["gpu-a100-017"])
+
+
+def test_ray_trains_worker_table_names_the_rank_of_a_worker_pid() -> None:
+    table = [f"(TorchTrainer pid=2790, ip=10.0.4.21) - (ip=10.0.4.{21 if r < 4 else 37}, "
+             f"pid={2871 + r if r < 4 else 1952 + r}) world_rank={r}, local_rank={r % 4}, "
+             f"node_rank={r // 4}" for r in range(8)]
+    assert _culprits([
+        *table,
+        "ray.exceptions.RayTaskError(OutOfMemoryError): ray::_Inner.train() (pid=2790, "
+        "ip=10.0.4.21, actor_id=9e7a, repr=TorchTrainer)",
+        "ray.exceptions.RayTaskError(OutOfMemoryError): ray::_RayTrainWorker__execute.get_next() "
+        "(pid=1957, ip=10.0.4.37, actor_id=1f5c)",
+        "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.13 GiB.",
+    ]) == ("cuda_oom", [5], [])
+
+
+def test_deepspeed_launcher_exit_and_rank_mapping_name_the_global_rank() -> None:
+    mapping = ("gpu-node-02: [2024-05-10 12:01:44,102] [INFO] [launch.py:163:main] "
+               "global_rank_mapping=defaultdict(<class 'list'>, {'gpu-node-01': [0, 1, 2, 3, 4, "
+               "5, 6, 7], 'gpu-node-02': [8, 9, 10, 11, 12, 13, 14, 15]})")
+    lines = [
+        "gpu-node-02: IndexError: list index out of range",
+        "gpu-node-01: gpu-node-01:51208:51877 [2] misc/socket.cc:538 NCCL WARN "
+        "socketProgressOpt: Call to recv from 10.0.3.12<40122> failed : Connection reset by peer",
+        "gpu-node-02: [2024-05-10 14:33:29,311] [ERROR] [launch.py:325:sigkill_handler] "
+        "['/usr/bin/python3', '-u', '-m', 'train_rm', '--local_rank=3', '--bf16'] exits with "
+        "return code = 1",
+    ]
+    assert _culprits([mapping, *lines]) == ("user_code", [11], ["gpu-node-02"])
+    # no mapping: the local rank is not a global one; the node is still known
+    assert _culprits(lines) == ("user_code", [], ["gpu-node-02"])
+
+
+def test_a_collectors_host_prefix_and_the_one_rank_with_that_fault_on_the_node() -> None:
+    assert _culprits([
+        "[cn-gpu-19] ERROR: Unexpected bus error encountered in worker. This might be caused by "
+        "insufficient shared memory (shm).",
+        "[cn-gpu-19] [rank22]: RuntimeError: DataLoader worker (pid 2871123) is killed by "
+        "signal: Bus error. It is possible that dataloader's workers are out of shared memory.",
+        "[cn-gpu-07] [rank3]: [E ProcessGroupNCCL.cpp:1537] [PG 0 Rank 3] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 600003 ms",
+    ]) == ("host", [22], ["cn-gpu-19"])
+
+
+def test_a_pid_on_another_nodes_digest_names_the_rank() -> None:
+    # inside ftrun: the worker's stream and the node's kernel log are separate digests
+    worker, kernel = Analyzer(node="gpu-a100-017"), Analyzer(node="gpu-a100-017")
+    worker.feed("9: gpu-a100-017:2219034:2219034 [1] enqueue.cc:1230 NCCL WARN Cuda failure "
+                "'unknown error'")
+    worker.feed("11: gpu-a100-017:2219036:2219036 [3] enqueue.cc:1230 NCCL WARN Cuda failure "
+                "'unknown error'")
+    kernel.feed("Mar 18 05:51:44 gpu-a100-017 kernel: NVRM: Xid (PCI:0000:47:00): 79, "
+                "pid=2219034, name=python, GPU has fallen off the bus.")
+    v = combine([worker.digest(), kernel.digest()], 0, DEFAULT_POLICY)
+    assert (v.category.value, list(v.culprit_ranks)) == ("gpu_hardware", [9])
