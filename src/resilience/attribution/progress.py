@@ -17,6 +17,7 @@ pattern crosses a newline, so the time is linear in the input.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
@@ -73,11 +74,8 @@ def scan_progress(buf: bytes, a: int, b: int, highest: int | None) -> Stretch | 
     found = [(lit, rx, vals) for lit, rx in STEP_PATTERNS if (vals := rx.findall(buf, a, b))]
     if len(found) == 1:  # one spelling: one hit per line (each match runs to the line end)
         lit, rx, vals = found[0]
-        run = list(accumulate(map(int, vals), max, initial=-1 if highest is None else highest))
-        if highest is None or run[-1] > highest:
-            top = run[-1]
-            rises = len(set(run)) - 1
-            after = len(run) - 1 - run.index(top)  # hits after the first hit of `top`
+        rises, top, after = _rises(list(map(int, vals)), -1 if highest is None else highest)
+        if rises:
             top_at = _hit_from_end(buf, a, b, lit, rx, after)
     elif found:  # several spellings: the first hit of each line, in order
         rfind = buf.rfind
@@ -95,6 +93,23 @@ def scan_progress(buf: bytes, a: int, b: int, highest: int | None) -> Stretch | 
     if not rises and not saves:
         return None
     return Stretch(rises, top, top_at, saves, save_at)
+
+
+def _rises(steps: list[int], highest: int) -> tuple[int, int | None, int]:
+    """(how many times the running highest step rose above `highest`, the new highest or None,
+    how many hits come after its first hit). Steps mostly only grow: then no running max is
+    needed (`sorted` of a sorted list is one C pass)."""
+    if steps == sorted(steps):
+        top = steps[-1]
+        if top <= highest:
+            return 0, None, 0
+        new = steps[bisect_right(steps, highest):]
+        return len(set(new)), top, len(steps) - 1 - bisect_left(steps, top)
+    run = list(accumulate(steps, max, initial=highest))
+    top = run[-1]
+    if top <= highest:
+        return 0, None, 0
+    return len(set(run)) - 1, top, len(run) - 1 - run.index(top)
 
 
 def _hit_from_end(buf: bytes, a: int, b: int, lit: bytes, rx: re.Pattern[bytes],
