@@ -136,15 +136,16 @@ def _run(src: Path, tmp: Path, engine: bool, mode: str) -> dict[str, float]:
         pump.join(600)
         cpu1 = _cpu()
         t0 = time.perf_counter()
-        lines = 0
+        lines, dropped = 0, 0
         if analysis is not None:
             digests = analysis.digests_json()
             lines = sum(int(d.split('"lines":')[1].split(",")[0]) for d in digests)
+            dropped = sum('"truncated":true' in d for d in digests)
             analysis.close()
         final = time.perf_counter() - t0
     (tmp / "rank0.log").unlink()
     return {"worker": float(result.read_text()), "cpu": cpu1 - cpu0, "final": final,
-            "lines": lines}
+            "lines": lines, "dropped": dropped}
 
 
 def _direct(src: Path, tmp: Path, mode: str) -> float:
@@ -189,7 +190,8 @@ def bench_mix(mix: str, mode: str, n: int, runs: int, tmp: Path) -> list[str]:
         f"  launcher CPU, engine on      {med(on, 'cpu') * ns:7.0f} ns/line",
         f"  failure-time scan (backlog)  {med(on, 'final') * 1e3:7.1f} ms median, "
         f"{max(r['final'] for r in on) * 1e3:.1f} ms max; digest counted "
-        f"{'every line' if counted == {n} else f'{sorted(counted)} of {n} lines'}",
+        f"{'every line' if counted == {n} else f'{sorted(counted)} of {n} lines'}; "
+        f"unscanned output dropped in {sum(r['dropped'] > 0 for r in on)} of {runs} runs",
     ]
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["ConsoleSink", "LineHook", "LogPump"]
+__all__ = ["ConsoleSink", "LineHook", "LogPump", "coalesce_pause"]
 
 # (rank, from stderr, data): data is one or more complete lines (or a cut over-long one)
 LineHook = Callable[[int, bool, bytes], None]
@@ -38,6 +38,19 @@ _COALESCE = 0.002  # s to let output gather after a read, so a busy worker's lin
 # maximum: pipe memory counts against the user's pipe-user-pages-soft (64 MiB), and past it
 # every new pipe of the user (the workers' DataLoader pipes too) shrinks to 8 KiB.
 _PIPE_SIZE = 1 << 18
+
+
+def coalesce_pause(got: int, elapsed: float, pipe_size: int) -> float:
+    """Seconds to let output gather before the next read, after a read of `got` bytes that
+    came `elapsed` s after the one before: `_COALESCE` for a slow writer; for a fast one, the
+    time its rate takes to fill half the pipe, so that it never blocks on a full pipe (a read
+    of a full pipe undercounts the rate: the pause halves until the pipe stops filling). 0
+    below 0.1 ms: read again at once."""
+    half = pipe_size / 2
+    if got * _COALESCE <= half * elapsed:
+        return _COALESCE
+    pause = half * elapsed / got
+    return pause if pause >= 1e-4 else 0.0
 
 
 class ConsoleSink:
@@ -100,11 +113,16 @@ class LogPump:
         if stream is None:
             return
         fd = stream.fileno()
+        size = 1 << 16  # Linux's default pipe
         with contextlib.suppress(OSError, AttributeError):  # best effort: Linux, within limits
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-        read, held, at_line_start = os.read, b"", True
+            size = fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        read, held, at_line_start, clock = os.read, b"", True, time.monotonic
+        last = clock()
         try:
             while data := read(fd, _CHUNK):
+                now = clock()
+                pause = coalesce_pause(len(data), now - last, size)
+                last = now
                 if held:
                     data = held + data
                 cut = data.rfind(b"\n") + 1
@@ -114,8 +132,8 @@ class LogPump:
                     held = b""
                 if data:
                     at_line_start = self._emit(data, is_err, to_console, at_line_start)
-                if len(data) + len(held) < _CHUNK:
-                    time.sleep(_COALESCE)
+                if pause:
+                    time.sleep(pause)
             if held:
                 self._emit(held, is_err, to_console, at_line_start)
         except OSError:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resilience.agent.analysis import NodeAnalysis
+from resilience.agent.analysis import BACKOFF, PRESSURE_BYTES, NodeAnalysis, backoff
 from resilience.attribution import Analyzer, NodeDigest, read_digests
 
 from .conftest import CORPUS
@@ -144,3 +144,28 @@ def test_node_analysis_restores_the_switch_interval() -> None:
     assert sys.getswitchinterval() <= 0.0005
     analysis.close()
     assert sys.getswitchinterval() == before
+
+
+def test_the_drain_stands_back_only_while_a_pump_found_its_pipe_full() -> None:
+    assert backoff(10.0, -1.0) == 0.0  # never pressed: just hand the GIL over
+    assert backoff(10.0, 10.0 - BACKOFF / 2) == BACKOFF
+    assert backoff(10.0, 10.0 - 2 * BACKOFF) == 0.0
+
+
+def test_a_pipe_full_chunk_is_still_analysed_whole() -> None:
+    analysis = NodeAnalysis("host-a")
+    analysis.start()
+    try:
+        analysis.start_cycle(0, range(1))
+        hook = analysis.bind(0)
+        assert hook is not None
+        chunk = b"".join(b"step %d loss 2.0\n" % i for i in range(20_000))
+        assert len(chunk) >= PRESSURE_BYTES  # the drain stands back after this one
+        hook(0, False, chunk)
+        hook(0, False, b"KeyError: 'label'\n")
+        digests = [NodeDigest.model_validate_json(j) for j in analysis.digests_json()]
+    finally:
+        analysis.close()
+    (d,) = [d for d in digests if d.lines]
+    assert (d.lines, d.last_step, d.truncated) == (20_001, 19_999, False)
+    assert d.candidates[0].text == "KeyError: 'label'"

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from resilience.agent.logs import ConsoleSink, LogPump
+import pytest
+
+from resilience.agent.logs import _COALESCE, ConsoleSink, LogPump, coalesce_pause
 
 
 def pump(tmp_path: Path, code: str, console_stderr: bool = True) -> tuple[
@@ -99,3 +101,13 @@ def test_a_full_disk_is_reported_and_the_console_goes_on() -> None:
     p.join(timeout=60)
     assert out.getvalue() == b"[rank0]:a\n[rank0]:b\n"
     assert err.getvalue().count(b"cannot write") == 1
+
+
+def test_the_pump_pauses_less_for_a_writer_that_would_fill_its_pipe() -> None:
+    size = 1 << 18
+    assert coalesce_pause(500, 0.002, size) == _COALESCE  # a slow writer: let lines gather
+    # 128 KiB in 1 ms: half the pipe fills in 1 ms, so the pump comes back then, not in 2 ms
+    assert coalesce_pause(size // 2, 0.001, size) == pytest.approx(0.001)
+    # a full pipe (the writer was blocked, its rate is higher than measured): the pause halves
+    assert coalesce_pause(size, 0.002, size) == pytest.approx(0.001)
+    assert coalesce_pause(size, 0.0001, size) == 0.0  # read again at once
