@@ -10,7 +10,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import PID_IN_TEXT, LineInfo
 from .markers import parse_progress
 from .progress import Stretch
-from .records import deepspeed_exit, rank_mapping, srun_exit
+from .records import deepspeed_exit, rank_mapping, spawn_exit, srun_exit
 from .registry import Role, match_content
 from .verdict import Category
 
@@ -20,6 +20,7 @@ _MAX_TEXT = 4096
 _MAX_HOSTS = 1024  # rank -> host, pid -> host and pid -> rank pairs kept per cycle
 _MAX_EXITS = 4  # launcher failure records kept per source and cycle
 # Ray Train's worker table: `(ip=10.48.3.9, pid=5126) world_rank=14, local_rank=6, ...`
+_NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
 _RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
 
 
@@ -58,6 +59,8 @@ class CycleState:
     pid_hosts: dict[int, str] = field(default_factory=dict)
     pid_ranks: dict[int, int] = field(default_factory=dict)
     host_ranks: dict[str, list[int]] = field(default_factory=dict)
+    # NCCL communicator size -> pid -> (rank in it, host), from NCCL's init lines
+    nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -118,6 +121,13 @@ class CycleState:
             _pair(self.pid_hosts, info.pid, info.host)
         if info.pid is not None and rank is not None and not local:
             _pair_rank(self.pid_ranks, info.pid, rank)
+        if "nranks" in info.content and info.pid is not None and info.host \
+                and (m := _NCCL_COMM.search(info.content)):
+            # `host:pid:tid [dev] NCCL INFO comm 0x.. rank 13 nranks 16 ...`: the rank in
+            # that communicator; only the biggest communicator's (the world's) are used
+            comm = self.nccl_comms.setdefault(int(m.group(2)), {})
+            if len(comm) < _MAX_HOSTS:
+                comm[info.pid] = (int(m.group(1)), info.host)
         if "world_rank=" in info.content:
             for m in _RAY_RANK.finditer(info.content):
                 _pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
@@ -132,6 +142,9 @@ class CycleState:
             self.add_records([r])
         if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_HOSTS:
             self.host_ranks.update(rank_mapping(content))
+        if content.startswith("-- Process ") and (r := spawn_exit(
+                content, raw, lineno, info.host or self.node)):
+            self.add_records([r])
 
     def _survived_numerical(self) -> int | None:
         """Line of the first numerical fault that progress and a later checkpoint left
@@ -171,12 +184,17 @@ class CycleState:
 
     def to_digest(self, last_line: int) -> NodeDigest:
         cands = [c for role in Role for c in self.candidates.get(role, ())]
+        rank_hosts, pid_ranks = dict(self.rank_hosts), dict(self.pid_ranks)
+        if self.nccl_comms:  # the world's communicator: its ranks are global ones
+            for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
+                _pair_rank(pid_ranks, pid, rank)
+                _pair(rank_hosts, rank, host)
         return NodeDigest(
             cycle_id=self.cycle_id, node=self.node, rank=self.rank, first_line=self.first_line,
             lines=max(0, last_line - self.first_line + 1), candidates=tuple(cands),
             elastic_roots=tuple(self.elastic), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
-            rank_hosts=dict(self.rank_hosts), pid_hosts=dict(self.pid_hosts),
-            pid_ranks=dict(self.pid_ranks), host_ranks=dict(self.host_ranks),
+            rank_hosts=rank_hosts, pid_hosts=dict(self.pid_hosts),
+            pid_ranks=pid_ranks, host_ranks=dict(self.host_ranks),
         )

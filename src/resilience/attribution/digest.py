@@ -53,12 +53,12 @@ class Candidate(BaseModel):
 class ElasticRoot(BaseModel):
     """A launcher's record of a failed worker (`records.py`): torchelastic's `Root Cause (first
     observed failure)` entry or an entry of its `Failures:` list, srun's `srun: error: host:
-    task N: Exited with exit code K`, or the DeepSpeed launcher's `... exits with return code`
-    (a local rank)."""
+    task N: Exited with exit code K`, the DeepSpeed launcher's `... exits with return code`
+    (a local rank), or `torch.multiprocessing.spawn`'s `-- Process N terminated ...`."""
 
     model_config = _FROZEN
 
-    source: Literal["root_cause", "failure", "srun", "deepspeed"] = "root_cause"
+    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn"] = "root_cause"
     line: int
     rank: int | None = None
     local_rank: int | None = None

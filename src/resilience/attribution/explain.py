@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -71,13 +72,27 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
 
 def _culprits(
     root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
-    digests: Sequence[NodeDigest],
+    digests: Sequence[NodeDigest], kind: str,
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if root.category is Category.SCHEDULER and kind != "node_failure":
+        return (), ()  # a time limit or a preemption is the job's, not a rank's
+    failed = {e.rank for e in launcher_records(digests) if e.rank is not None}
     if root.role is Role.CASCADE:
-        return (), ()  # a consequence names its reporter, not the faulty rank
+        # a consequence names its reporter, not the faulty rank; but a network fault with
+        # nothing initiating anywhere is the link of a rank that reported it and died of it
+        if root.category is not Category.NETWORK or root.timeout:
+            return (), ()
+        if _BLAMES_PEER.search(root.text):  # the peer died: torchelastic's first failure
+            e = _first_failure(digests, set())
+            if e is None or e.source not in ("root_cause", "failure") or e.rank is None:
+                return (), ()
+            return (e.rank,), _nodes_of([e.rank], {e.host} if e.host else set(), pool, digests)
+        ranks = _network_reporters(root, pool, digests, failed)
+        if not ranks:
+            return (), ()
+        return tuple(ranks), _nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
-    failed = {e.rank for e in launcher_records(digests) if e.rank is not None}
     if not ranks:
         # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
         # host prefix): the rank(s) that reported the same kind of fault (on the root's node),
@@ -94,20 +109,55 @@ def _culprits(
         ranks = [e.rank] if e.rank is not None else []
         nodes |= {e.host} if e.host else set()
     if not ranks and root.category is Category.GPU_HARDWARE:
-        return _gpu_symptom(pool, tuple(sorted(nodes)))
-    return tuple(ranks), tuple(sorted(nodes))
+        ranks = _gpu_symptom(pool, nodes)
+    return tuple(ranks), _nodes_of(ranks, nodes, pool, digests)
+
+
+# a reporter that says its peer went away (the peer's process died): not its own link
+_BLAMES_PEER = re.compile(r"remote process exited|closed by (?:remote )?peer|reset by peer")
+
+
+def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
+                       digests: Sequence[NodeDigest], failed: set[int]) -> list[int]:
+    """The rank(s) a launcher saw fail among those that reported a network fault: the root's
+    own if it is one of them, else the only one (on the root's node, for a root line with a
+    host but no rank)."""
+    reporters = {c.rank for _, c in pool if c.category is Category.NETWORK and not c.timeout
+                 and c.rank is not None and not _BLAMES_PEER.search(c.text)} & failed
+    if root.rank is not None and root.rank in reporters:
+        return [root.rank]
+    if not reporters and root.rank is None and root.node:
+        reporters = {e.rank for e in launcher_records(digests)
+                     if e.host == root.node and e.rank is not None}
+    return sorted(reporters) if len(reporters) == 1 else []
+
+
+def _nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candidate]],
+              digests: Sequence[NodeDigest]) -> tuple[str, ...]:
+    """`nodes`, or else the nodes the culprit ranks are known to run on."""
+    if nodes or not ranks:
+        return tuple(sorted(nodes))
+    found = {c.node for _, c in pool if c.rank in ranks and c.node}
+    for rank in ranks:
+        hosts = {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts}
+        if len(hosts) == 1 and "" not in hosts:
+            found |= hosts
+    return tuple(sorted(found))
 
 
 def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoot | None:
     """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
-    failure (its `Root Cause` on a tie), else the one task srun or DeepSpeed saw end with an
-    error."""
+    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed or
+    `mp.spawn` saw end with an error (with an error code, when others died of a signal)."""
     records = [e for e in launcher_records(digests) if not nodes or e.host in nodes]
     elastic = [e for e in records if e.source in ("root_cause", "failure")]
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
-    others = [e for e in records if e.source in ("srun", "deepspeed")]
+    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn")]
+    if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:
+        # one exited with an error code, the others were killed by a signal after it
+        others = [e for e in others if (e.exitcode or 0) > 0]
     return others[0] if len({(e.rank, e.local_rank, e.host) for e in others}) == 1 else None
 
 
@@ -115,17 +165,13 @@ def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoo
 _GPU_SYMPTOMS = frozenset({"illegal_access", "cuda_unknown", "cuda_other", "gpu_unavailable"})
 
 
-def _gpu_symptom(pool: list[tuple[int, Candidate]],
-                 nodes: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+def _gpu_symptom(pool: list[tuple[int, Candidate]], nodes: set[str]) -> list[int]:
     """A hardware root that names no rank (an `Xid` line of dmesg) is the GPU of the one
     rank that saw a CUDA error (on the root's node, when that is known)."""
-    seen = {(c.rank, c.node) for _, c in pool
+    seen = {c.rank for _, c in pool
             if c.pattern in _GPU_SYMPTOMS and c.rank is not None
             and (not nodes or c.node in nodes)}
-    if len({rank for rank, _ in seen}) != 1:
-        return (), nodes
-    rank, node = next(iter(seen))
-    return (rank,), tuple(sorted({*nodes, *([node] if node else [])}))
+    return sorted(seen) if len(seen) == 1 else []
 
 
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
@@ -146,7 +192,7 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     failing = _failing_ranks(pool, digests)
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id)
     action = policy.action_for(category, kind)
-    ranks, nodes = _culprits(r, same, pool, digests)
+    ranks, nodes = _culprits(r, same, pool, digests, kind)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]

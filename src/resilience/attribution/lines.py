@@ -1,7 +1,8 @@
 """Reading one log line: rank / host / timestamp prefixes, and the content behind them.
 
 Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[rank3]:`,
-`[default3]:`), mpirun tags (`[1,3]<stderr>:`), `[RANK 3]`, glog headers
+`[default3]:`), mpirun tags (`[1,3]<stderr>:`, SageMaker's `[1,mpirank:3,algo-1]<stderr>:`),
+`[RANK 3]`, glog headers
 (`[E1023 10:11:12.1 f.cpp:1]`, `E1023 10:11:12.1 123 f.py:1]`), bracketed or bare ISO
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
 pdsh `host: `, a collector's `[host] `.
@@ -24,6 +25,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\[rank(?P<rank>\d{1,6})\]:",
     r"^\[[A-Za-z_]{1,24}?(?P<local>\d{1,6})\]:",  # torchrun --tee: [{role}{local_rank}]:
     r"^\[\d{1,9},(?P<rank>\d{1,6})\]<std(?:out|err)>:",
+    # SageMaker's mpirun tags: [1,mpirank:13,algo-2]<stderr>:
+    r"^\[\d{1,9},mpirank:(?P<mrank>\d{1,6}),(?P<mhost>[\w.-]{1,80})\]<std(?:out|err)>:",
     r"^\[[Rr](?:ANK|ank) ?(?P<rank>\d{1,6})\]:? ?",
     r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
     r"[^\]\n]{0,160}\] ?",
@@ -33,8 +36,10 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
     r"(?P<shost>[\w.-]{1,80}) (?:kernel: )?",
     r"^(?P<nhost>[\w.-]{1,80}):(?P<npid>\d{1,9}):\d{1,9} \[\d{1,4}\] ",
-    # pdsh `host: `, before a prefix, a number or a Python error line (not `python3: can't ...`)
-    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[A-Z]\w{0,60}(?:Error|Exception)\b)",
+    # pdsh `host: `, before a prefix (NCCL's too), a number or a Python error line (not
+    # `python3: can't ...`)
+    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
+    r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
     r"^\[(?P<bhost>(?!rank\d)[a-z][\w.-]{1,60}\d)\] ",
 ))
@@ -121,11 +126,12 @@ def parse_line(line: str) -> LineInfo:
             if m is None or m.end() == 0:
                 continue
             d = m.groupdict()
-            if d.get("rank") is not None:
-                rank = int(d["rank"] or 0)
+            if d.get("rank") is not None or d.get("mrank") is not None:
+                rank = int(d.get("rank") or d.get("mrank") or 0)
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
-            host = d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost") or host
+            host = (d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost")
+                    or d.get("mhost") or host)
             if d.get("local") is not None:
                 local = int(d["local"] or 0)
             if d.get("npid"):

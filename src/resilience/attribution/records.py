@@ -9,6 +9,8 @@ not carry a rank.
 * the DeepSpeed launcher's `[launch.py:321:sigkill_handler] ['python', ..., '--local_rank=3',
   ...] exits with return code = 1`: a local rank on the host of the line (pdsh prefix); its
   global rank comes from the launcher's `global_rank_mapping=...{'host': [8, 9, ...]}` line.
+* `torch.multiprocessing.spawn`'s `-- Process 2 terminated with the following error:`: a local
+  process index (the global rank on a log that shows one node).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Literal
 from .digest import ElasticRoot
 from .lines import find_timestamp, parse_line
 
-__all__ = ["deepspeed_exit", "elastic_entries", "rank_mapping", "srun_exit"]
+__all__ = ["deepspeed_exit", "elastic_entries", "rank_mapping", "spawn_exit", "srun_exit"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _ENTRY = re.compile(r"^\[\d{1,6}\]:$")
@@ -32,6 +34,7 @@ _SRUN = re.compile(
 _SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed": -9}
 _DEEPSPEED = re.compile(
     r"'--local_rank=(\d{1,6})'.{0,3000}?\] exits with return code = (-?\d{1,4})")
+_SPAWN = re.compile(r"^-- Process (\d{1,6}) terminated with the following error")
 _MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 
 
@@ -95,3 +98,12 @@ def rank_mapping(content: str) -> dict[str, list[int]]:
     """host -> its global ranks in order, from DeepSpeed's `global_rank_mapping=...` line."""
     return {m.group(1): [int(r) for r in m.group(2).split(", ")]
             for m in _MAPPING.finditer(content)}
+
+
+def spawn_exit(content: str, raw: str, lineno: int, host: str | None) -> ElasticRoot | None:
+    """`torch.multiprocessing.spawn`'s record of the process that raised (a local index)."""
+    m = _SPAWN.match(content)
+    if m is None:
+        return None
+    return ElasticRoot(source="spawn", line=lineno, local_rank=int(m.group(1)), host=host,
+                       exitcode=1, text=raw.rstrip("\r\n")[:_MAX_TEXT])

@@ -30,6 +30,7 @@ KEYWORDS: tuple[str, ...] = (
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table
     "global_rank_mapping=", "exits with return code",  # DeepSpeed launcher's rank map, exits
+    "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 
 

@@ -56,12 +56,12 @@ def _only(hosts: set[str]) -> str | None:
 
 def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
     """Every digest's launcher failure records, a local rank turned into a global one where a
-    launcher's rank mapping (`host_ranks`) says which."""
+    launcher's rank mapping (`host_ranks`) or a log of one node says which."""
     out = []
     for d in digests:
         for e in d.elastic_roots:
-            if e.rank is None and e.local_rank is not None and e.host \
-                    and (rank := _mapped(e.local_rank, e.host, digests)) is not None:
+            if e.rank is None and e.local_rank is not None \
+                    and (rank := _global_rank(e.local_rank, e.host, digests)) is not None:
                 e = e.model_copy(update={"rank": rank})
             out.append(e)
     return out

@@ -155,3 +155,88 @@ def test_a_pid_on_another_nodes_digest_names_the_rank() -> None:
                 "pid=2219034, name=python, GPU has fallen off the bus.")
     v = combine([worker.digest(), kernel.digest()], 0, DEFAULT_POLICY)
     assert (v.category.value, list(v.culprit_ranks)) == ("gpu_hardware", [9])
+
+
+def test_a_time_limit_is_the_jobs_not_a_ranks() -> None:
+    assert _culprits([
+        "0: [rank0]: step 9000 loss 2.1",
+        "slurmstepd: error: *** JOB 881234 ON gpu-a-14 CANCELLED AT 2024-03-01T02:11:09 DUE TO "
+        "TIME LIMIT ***",
+        "[rank0]: torch.distributed.elastic.multiprocessing.api.SignalException: Process 4412 got "
+        "signal: 15",
+    ]) == ("scheduler", [], [])
+
+
+def test_culprit_ranks_get_the_nodes_other_lines_pair_them_with() -> None:
+    assert _culprits([
+        "13: RuntimeError: CUDA error: unknown error",
+        "srun: error: gpu044: task 13: Exited with exit code 1",
+        "[Tue Feb 13 02:41:06 2024] NVRM: Xid (PCI:0000:41:00): 79, pid='<unknown>', "
+        "name=<unknown>, GPU has fallen off the bus.",
+    ]) == ("gpu_hardware", [13], ["gpu044"])
+
+
+def test_nccls_init_lines_of_the_world_communicator_pair_pid_host_and_rank() -> None:
+    init = "NCCL INFO comm 0x55d1 rank {} nranks {} cudaDev 5 nvmlDev 5 busId ab000 - Init COMPLETE"
+    lines = [
+        f"hgx-b07:48213:48400 [5] {init.format(13, 16)}",
+        f"hgx-b07:48213:48401 [5] {init.format(5, 8)}",  # a sub-communicator: not global
+        f"hgx-b06:77310:77400 [5] {init.format(5, 16)}",
+        "[rank13]: RuntimeError: CUDA error: unspecified launch failure",
+        "hgx-b07: [Fri Mar  8 11:02:33 2024] NVRM: Xid (PCI:0000:b8:00): 74, pid=48213, "
+        "name=python, NVLink: fatal error detected on link 3",
+    ]
+    assert _culprits(lines) == ("gpu_hardware", [13], ["hgx-b07"])
+    a = Analyzer()
+    for line in lines:
+        a.feed(line)
+    d = a.digest()
+    assert (d.pid_ranks, d.rank_hosts) == ({48213: 13, 77310: 5}, {13: "hgx-b07", 5: "hgx-b06"})
+
+
+def test_mp_spawn_names_the_process_that_raised() -> None:
+    assert _culprits([
+        "torch.multiprocessing.spawn.ProcessRaisedException: ",
+        "",
+        "-- Process 2 terminated with the following error:",
+        "Traceback (most recent call last):",
+        "RuntimeError: CUDA out of memory. Tried to allocate 1.53 GiB (GPU 2; 23.69 GiB total)",
+    ]) == ("cuda_oom", [2], [])
+
+
+def test_a_link_fault_with_nothing_initiating_is_the_rank_that_reported_it_and_died() -> None:
+    lines = [
+        "40: gpu-c0-21:190221:190400 [0] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got "
+        "completion from peer 10.12.1.22<41234> with status=12 opcode=0 len=0 vendor err 129",
+        "48: gpu-c0-22:77120:77300 [0] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got "
+        "completion from peer 10.12.1.21<41234> with status=5 opcode=0 len=0 vendor err 249",
+        "srun: error: gpu-c0-21: task 40: Exited with exit code 1",
+        "srun: error: gpu-c0-22: tasks 48-55: Terminated",
+    ]
+    assert _culprits(lines) == ("network", [40], ["gpu-c0-21"])
+    # the reporter says its peer's process died: not its link; torchelastic's first failure
+    peer = ["[rank3]: [PG 0 Rank 3] Process group watchdog thread terminated with exception: "
+            "NCCL error: remote process exited or there was a network error",
+            "srun: error: gpu-b2-06: task 3: Exited with exit code 1", *_SUMMARY[11:]]
+    assert _culprits(peer) == ("network", [12], ["gpu-st-14"])
+
+
+def test_several_launcher_exits_the_one_with_an_error_code_came_first() -> None:
+    assert _culprits([
+        "Traceback (most recent call last):",
+        "ValueError: bad sample",
+        "srun: error: node-2: task 5: Aborted (core dumped)",
+        "srun: error: node-1: task 3: Exited with exit code 1",
+    ]) == ("user_code", [3], ["node-1"])
+
+
+def test_pdsh_hosts_before_dotted_exceptions_and_nccl_prefixes_and_sagemaker_mpi_tags() -> None:
+    from resilience.attribution.lines import parse_line
+
+    assert parse_line("gpu-a100-03: torch.cuda.OutOfMemoryError: CUDA out").host == "gpu-a100-03"
+    info = parse_line("gpu-node-01: gpu-node-01:51208:51877 [2] NCCL WARN x")
+    assert (info.host, info.pid) == ("gpu-node-01", 51208)
+    info = parse_line("[1,mpirank:13,algo-2]<stderr>:OSError: [Errno 5] Input/output error")
+    assert (info.rank, info.host) == (13, "algo-2")
+    assert info.content == "OSError: [Errno 5] Input/output error"
+    assert parse_line("python3: can't open file 'x.py'").host is None
