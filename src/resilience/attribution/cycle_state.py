@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,30 +9,15 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import PID_IN_TEXT, LineInfo
 from .markers import parse_progress
 from .progress import Stretch
-from .records import deepspeed_exit, rank_mapping, spawn_exit, srun_exit
+from .rankmap import RankMap
+from .records import deepspeed_exit, spawn_exit, srun_exit
 from .registry import Role, match_content
 from .verdict import Category
 
 __all__ = ["CycleState"]
 
 _MAX_TEXT = 4096
-_MAX_HOSTS = 1024  # rank -> host, pid -> host and pid -> rank pairs kept per cycle
 _MAX_EXITS = 4  # launcher failure records kept per source and cycle
-# Ray Train's worker table: `(ip=10.48.3.9, pid=5126) world_rank=14, local_rank=6, ...`
-_NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
-_RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
-
-
-def _pair(table: dict[int, str], key: int, host: str) -> None:
-    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to ""."""
-    if table.setdefault(key, host) != host:
-        table[key] = ""
-
-
-def _pair_rank(table: dict[int, int], pid: int, rank: int) -> None:
-    """Record pid -> rank; a pid seen with two ranks maps to -1."""
-    if table.setdefault(pid, rank) != rank:
-        table[pid] = -1
 
 
 @dataclass
@@ -55,12 +39,7 @@ class CycleState:
     last_progress_line: int | None = None
     checkpoint_line: int | None = None
     progress_seq: int = 0
-    rank_hosts: dict[int, str] = field(default_factory=dict)
-    pid_hosts: dict[int, str] = field(default_factory=dict)
-    pid_ranks: dict[int, int] = field(default_factory=dict)
-    host_ranks: dict[str, list[int]] = field(default_factory=dict)
-    # NCCL communicator size -> pid -> (rank in it, host), from NCCL's init lines
-    nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
+    ranks: RankMap = field(default_factory=RankMap)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -76,9 +55,9 @@ class CycleState:
         if local:
             rank = info.local_rank
         if rank is None and "pid" in info.content and (m := PID_IN_TEXT.search(info.content)):
-            rank = self.pid_ranks.get(int(m.group(1)), -1)  # Ray's `(pid=1957, ip=...)`
+            rank = self.ranks.pid_ranks.get(int(m.group(1)), -1)  # Ray's `(pid=1957, ...)`
             rank = None if rank < 0 else rank
-        self._pairs(info, rank, local)
+        self.ranks.add(info, rank, local)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
@@ -109,28 +88,8 @@ class CycleState:
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
+            task_rank=info.rank_is_task and rank == info.task,
         ))
-
-    def _pairs(self, info: LineInfo, rank: int | None, local: bool) -> None:
-        """Remember which host and rank a line's prefixes tie together."""
-        if len(self.rank_hosts) + len(self.pid_hosts) + len(self.pid_ranks) >= _MAX_HOSTS:
-            return
-        if info.host and rank is not None and not local:
-            _pair(self.rank_hosts, rank, info.host)
-        if info.host and info.pid is not None:
-            _pair(self.pid_hosts, info.pid, info.host)
-        if info.pid is not None and rank is not None and not local:
-            _pair_rank(self.pid_ranks, info.pid, rank)
-        if "nranks" in info.content and info.pid is not None and info.host \
-                and (m := _NCCL_COMM.search(info.content)):
-            # `host:pid:tid [dev] NCCL INFO comm 0x.. rank 13 nranks 16 ...`: the rank in
-            # that communicator; only the biggest communicator's (the world's) are used
-            comm = self.nccl_comms.setdefault(int(m.group(2)), {})
-            if len(comm) < _MAX_HOSTS:
-                comm[info.pid] = (int(m.group(1)), info.host)
-        if "world_rank=" in info.content:
-            for m in _RAY_RANK.finditer(info.content):
-                _pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
         """Launchers' failure records and rank maps on this line (`records.py`)."""
@@ -140,8 +99,6 @@ class CycleState:
         if "exits with return code" in content and (r := deepspeed_exit(
                 content, raw, lineno, info.host or self.node, info.timestamp)):
             self.add_records([r])
-        if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_HOSTS:
-            self.host_ranks.update(rank_mapping(content))
         if content.startswith("-- Process ") and (r := spawn_exit(
                 content, raw, lineno, info.host or self.node)):
             self.add_records([r])
@@ -184,17 +141,19 @@ class CycleState:
 
     def to_digest(self, last_line: int) -> NodeDigest:
         cands = [c for role in Role for c in self.candidates.get(role, ())]
-        rank_hosts, pid_ranks = dict(self.rank_hosts), dict(self.pid_ranks)
-        if self.nccl_comms:  # the world's communicator: its ranks are global ones
-            for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
-                _pair_rank(pid_ranks, pid, rank)
-                _pair(rank_hosts, rank, host)
+        records = self.elastic
+        rank_hosts, pid_ranks = self.ranks.final()
+        if not self.ranks.tasks_are_ranks:  # srun started one launcher per node
+            cands = [c.model_copy(update={"rank": None, "task_rank": False})
+                     if c.task_rank else c for c in cands]
+            records = [e.model_copy(update={"rank": None}) if e.source == "srun" else e
+                       for e in records]
         return NodeDigest(
             cycle_id=self.cycle_id, node=self.node, rank=self.rank, first_line=self.first_line,
             lines=max(0, last_line - self.first_line + 1), candidates=tuple(cands),
-            elastic_roots=tuple(self.elastic), last_step=self.last_step,
+            elastic_roots=tuple(records), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
-            rank_hosts=rank_hosts, pid_hosts=dict(self.pid_hosts),
-            pid_ranks=pid_ranks, host_ranks=dict(self.host_ranks),
+            rank_hosts=rank_hosts, pid_hosts=dict(self.ranks.pid_hosts),
+            pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
         )

@@ -48,6 +48,7 @@ class Candidate(BaseModel):
     progress_seq: int = 0  # number of progress advances seen before this line
     first_line: int | None = None  # an earlier occurrence that progress made stale
     local_rank: bool = False  # `rank` is a local rank (torchrun's `[default3]:` prefix)
+    task_rank: bool = False  # `rank` is an srun task id (see rankmap.py)
 
 
 class ElasticRoot(BaseModel):

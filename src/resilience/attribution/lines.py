@@ -67,6 +67,10 @@ class LineInfo(NamedTuple):
     content: str
     pid: int | None = None  # from an NCCL `host:pid:tid` prefix
     local_rank: int | None = None  # from torchrun's `[default3]:` tee prefix
+    # srun's task id (`3: ` from `srun -l`, `srun: error: host: task 3`): `rank` when the line
+    # names no rank itself (`rank_is_task`); a rank only if srun started one task per rank
+    task: int | None = None
+    rank_is_task: bool = False
 
 
 def _seconds(month: int, day: int, clock: str) -> float | None:
@@ -142,12 +146,13 @@ def parse_line(line: str) -> LineInfo:
             break
         else:
             break
-    if rank is None:
-        m = _RANK_IN_TEXT.search(rest, 0, 300)
-        rank = int(m.group(1)) if m else task
+    if rank is None and (m := _RANK_IN_TEXT.search(rest, 0, 300)):
+        rank = int(m.group(1))
     hm = _HOST_IN_TEXT.search(rest, 0, 400)
     if hm:
         host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
-        if rank is None and hm.group("task"):
-            rank = int(hm.group("task"))
-    return LineInfo(rank, host, ts, level, rest, pid, local)
+        if task is None and hm.group("task"):
+            task = int(hm.group("task"))
+    if rank is None and task is not None:
+        return LineInfo(task, host, ts, level, rest, pid, local, task, True)
+    return LineInfo(rank, host, ts, level, rest, pid, local, task)

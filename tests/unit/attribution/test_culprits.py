@@ -240,3 +240,21 @@ def test_pdsh_hosts_before_dotted_exceptions_and_nccl_prefixes_and_sagemaker_mpi
     assert (info.rank, info.host) == (13, "algo-2")
     assert info.content == "OSError: [Errno 5] Input/output error"
     assert parse_line("python3: can't open file 'x.py'").host is None
+
+
+def test_srun_tasks_of_one_launcher_per_node_are_nodes_not_ranks() -> None:
+    lines = [
+        "0: [rank3]: step 120 loss 2.0",
+        "1: [rank13]: RuntimeError: CUDA error: device-side assert triggered",
+        "1: Traceback (most recent call last):",
+        "0: [rank2]: [PG 0 Rank 2] Process group watchdog thread terminated with exception: "
+        "NCCL error: remote process exited or there was a network error",
+        "srun: error: gpu-r07n2: task 1: Exited with exit code 1",
+        "srun: error: gpu-r07n1: task 0: Exited with exit code 1",
+    ]
+    assert _culprits(lines) == ("user_code", [13], ["gpu-r07n2"])
+    a = Analyzer()
+    for line in lines:
+        a.feed(line)
+    d = a.digest()
+    assert 1 not in d.rank_hosts and {e.rank for e in d.elastic_roots} == {None}

@@ -1,0 +1,117 @@
+"""What one stream's lines say about who runs where: rank -> host, pid -> host, pid -> rank,
+host -> ranks. `resolve` uses these to give a culprit line without a rank or host its rank and
+node.
+
+Sources: a line whose prefixes name a rank (or pid) and a host; NCCL's init line of the world
+communicator (`host:pid:tid [5] NCCL INFO comm 0x.. rank 13 nranks 16`); Ray Train's worker
+table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=`.
+
+srun's task ids (`13: ` from `srun -l`, `srun: error: host: task 13`) are ranks only when srun
+started one task per rank. When it started one launcher (torchrun) per node, they are node
+indices: a stream whose lines name ranks above every task id seen is such a log, and its task
+ids are then no ranks (`tasks_are_ranks`), and a rank printed under task 1 runs on the host
+srun names for task 1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .lines import LineInfo
+from .records import rank_mapping
+
+__all__ = ["RankMap", "pair", "pair_rank"]
+
+_MAX_PAIRS = 1024  # pairs kept per table and cycle
+_NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
+_RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
+
+
+def pair(table: dict[int, str], key: int, host: str) -> None:
+    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to ""."""
+    if key in table:
+        if table[key] != host:
+            table[key] = ""
+    elif len(table) < _MAX_PAIRS:
+        table[key] = host
+
+
+def pair_rank(table: dict[int, int], pid: int, rank: int) -> None:
+    """Record pid -> rank; a pid seen with two ranks maps to -1."""
+    if pid in table:
+        if table[pid] != rank:
+            table[pid] = -1
+    elif len(table) < _MAX_PAIRS:
+        table[pid] = rank
+
+
+@dataclass
+class RankMap:
+    rank_hosts: dict[int, str] = field(default_factory=dict)
+    pid_hosts: dict[int, str] = field(default_factory=dict)
+    pid_ranks: dict[int, int] = field(default_factory=dict)
+    host_ranks: dict[str, list[int]] = field(default_factory=dict)
+    # the same pairs for an srun task id standing in for a rank (merged if tasks are ranks)
+    task_hosts: dict[int, str] = field(default_factory=dict)
+    task_pids: dict[int, int] = field(default_factory=dict)
+    rank_tasks: dict[int, int] = field(default_factory=dict)  # `1: [rank13]: ...`
+    # NCCL communicator size -> pid -> (rank in it, host)
+    nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
+    max_rank: int = -1  # highest rank a line named itself
+    max_task: int = -1  # highest srun task id seen
+
+    @property
+    def tasks_are_ranks(self) -> bool:
+        return self.max_rank <= self.max_task or self.max_task < 0
+
+    def add(self, info: LineInfo, rank: int | None, local: bool) -> None:
+        """Pairs on one line; `rank` is the line's (or its stream's) rank, `local` whether it
+        is a local one."""
+        if info.task is not None:
+            self.max_task = max(self.max_task, info.task)
+        by_task = info.rank_is_task and rank == info.task
+        if rank is not None and not local and not by_task:
+            self.max_rank = max(self.max_rank, rank)
+        hosts, pids = (self.task_hosts, self.task_pids) if by_task else (self.rank_hosts,
+                                                                          self.pid_ranks)
+        if info.host and rank is not None and not local:
+            pair(hosts, rank, info.host)
+        if info.task is not None and rank is not None and not local and not by_task:
+            pair_rank(self.rank_tasks, rank, info.task)
+        if info.host and info.pid is not None:
+            pair(self.pid_hosts, info.pid, info.host)
+        if info.pid is not None and rank is not None and not local:
+            pair_rank(pids, info.pid, rank)
+        content = info.content
+        if "nranks" in content and info.pid is not None and info.host \
+                and (m := _NCCL_COMM.search(content)):
+            comm = self.nccl_comms.setdefault(int(m.group(2)), {})
+            if len(comm) < _MAX_PAIRS:
+                comm[info.pid] = (int(m.group(1)), info.host)
+        if "world_rank=" in content:
+            for m in _RAY_RANK.finditer(content):
+                pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
+        if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_PAIRS:
+            self.host_ranks.update(rank_mapping(content))
+
+    def final(self) -> tuple[dict[int, str], dict[int, int]]:
+        """(rank -> host, pid -> rank) with the NCCL world communicator's pairs (its ranks are
+        the global ones; a smaller communicator's are not) and, if tasks are ranks, the srun
+        tasks' pairs."""
+        rank_hosts, pid_ranks = dict(self.rank_hosts), dict(self.pid_ranks)
+        if self.nccl_comms:
+            for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
+                pair_rank(pid_ranks, pid, rank)
+                pair(rank_hosts, rank, host)
+        if self.tasks_are_ranks:
+            for task, host in self.task_hosts.items():
+                pair(rank_hosts, task, host)
+            for pid, task in self.task_pids.items():
+                pair_rank(pid_ranks, pid, task)
+        else:  # a task is a node: a rank printed under task 1 runs on task 1's host
+            for rank, task in self.rank_tasks.items():
+                node = self.task_hosts.get(task)  # a rank seen under two tasks has task -1
+                if node:
+                    pair(rank_hosts, rank, node)
+        return rank_hosts, pid_ranks
