@@ -80,6 +80,11 @@ PATTERNS: tuple[Pattern, ...] = (
             kind="memory", tier=0, confidence=0.8),
     Pattern("sigbus", C.HOST, IN, r"\b[Bb]us error\b|SIGBUS(?! \(@)",
             "Fatal Python error: Bus error", kind="node", tier=0, confidence=0.75),
+    # before `eio`: an EFA/libfabric completion error says "Input/output error" of the link
+    Pattern("nccl_ofi_completion", C.NETWORK, K,
+            r"NET/OFI.{0,120}(?:completed with error|fi_cq_readerr|err:)",
+            "node-3:41872:42117 [5] ofi_process_cq:1033 NCCL WARN NET/OFI Request 0x7f32b8115318 "
+            "completed with error. RC: 21. Error: Input/output error.", tier=0, confidence=0.7),
     Pattern("eio", C.HOST, IN,
             r"Input/output error|\[Errno 5\]|\bEIO\b|blk_update_request: I/O error"
             r"|Buffer I/O error on dev",

@@ -196,3 +196,12 @@ def test_a_dataloader_bus_error_next_to_disk_io_errors_is_the_node() -> None:
                        "[Tue Jan  9 11:42:29 2024] blk_update_request: I/O error, dev nvme1n1, "
                        "sector 1876231168 op 0x0:(READ)"])
     assert (v.action, v.category.value) == (Action.RESTART, "host")
+
+
+def test_an_efa_completion_error_is_the_network_not_a_disk() -> None:
+    v = analyze_lines([
+        "queue1-dy-p4d24xlarge-3:41872:42117 [5] ofi_process_cq:1033 NCCL WARN NET/OFI Request "
+        "0x7f32b8115318 completed with error. RC: 21. Error: Input/output error. Completed "
+        "length: 0",
+    ])
+    assert (v.action, v.category.value) == (Action.RESTART, "network")
