@@ -10,7 +10,7 @@ from .lines import PID_IN_TEXT, LineInfo
 from .markers import parse_progress
 from .progress import Stretch
 from .rankmap import RankMap
-from .records import deepspeed_exit, spawn_exit, srun_exit
+from .records import agent_exit, deepspeed_exit, spawn_exit, srun_exit
 from .registry import Role, match_content
 from .verdict import Category
 
@@ -99,6 +99,9 @@ class CycleState:
         if "exits with return code" in content and (r := deepspeed_exit(
                 content, raw, lineno, info.host or self.node, info.timestamp)):
             self.add_records([r])
+        if "failed (exitcode" in content and (r := agent_exit(
+                content, raw, lineno, info.host or self.node, info.timestamp)):
+            self.add_records([r])
         if content.startswith("-- Process ") and (r := spawn_exit(
                 content, raw, lineno, info.host or self.node)):
             self.add_records([r])
@@ -156,4 +159,5 @@ class CycleState:
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
             rank_hosts=rank_hosts, pid_hosts=dict(self.ranks.pid_hosts),
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
+            agent_ranks=list(self.ranks.agent_globals),
         )

@@ -65,6 +65,7 @@ class ElasticRoot(BaseModel):
     local_rank: int | None = None
     host: str | None = None
     exitcode: int | None = None
+    pid: int | None = None  # torchelastic's `exitcode : -6 (pid: 24411)`
     timestamp: float | None = None
     error_file: str | None = None
     text: str = ""
@@ -102,6 +103,9 @@ class NodeDigest(BaseModel):
     # host -> its global ranks in local-rank order, from a launcher's complete mapping
     # (DeepSpeed's `global_rank_mapping=`): turns a local rank on that host into a global one
     host_ranks: dict[str, list[int]] = Field(default_factory=dict)
+    # the global ranks of each node's workers in local-rank order, from the torchelastic
+    # agents' `Rendezvous complete for workers. Result: ... global_ranks=[8, 9, ...]`
+    agent_ranks: list[list[int]] = Field(default_factory=list)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -4,7 +4,10 @@ node.
 
 Sources: a line whose prefixes name a rank (or pid) and a host; NCCL's init line of the world
 communicator (`host:pid:tid [5] NCCL INFO comm 0x.. rank 13 nranks 16`); Ray Train's worker
-table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=`.
+table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=`; the torchelastic
+agent's `Rendezvous complete for workers. Result: ... global_ranks=[8, ...]` (local -> global
+on a log that shows one node's); torchelastic's failure records
+(`exitcode : -6 (pid: 24411)` of `rank : 13`).
 
 srun's task ids (`13: ` from `srun -l`, `srun: error: host: task 13`) are ranks only when srun
 started one task per rank. When it started one launcher (torchrun) per node, they are node
@@ -25,6 +28,7 @@ __all__ = ["RankMap", "pair", "pair_rank"]
 
 _MAX_PAIRS = 1024  # pairs kept per table and cycle
 _NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
+_AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 _RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
 
 
@@ -58,6 +62,7 @@ class RankMap:
     rank_tasks: dict[int, int] = field(default_factory=dict)  # `1: [rank13]: ...`
     # NCCL communicator size -> pid -> (rank in it, host)
     nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
+    agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
 
@@ -94,6 +99,11 @@ class RankMap:
                 pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
         if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_PAIRS:
             self.host_ranks.update(rank_mapping(content))
+        if "global_ranks=[" in content and (m := _AGENT_GLOBALS.search(content)):
+            ranks = [int(r) for r in m.group(1).split(", ")]
+            if ranks not in self.agent_globals and len(self.agent_globals) < 8:
+                self.agent_globals.append(ranks)
+
 
     def final(self) -> tuple[dict[int, str], dict[int, int]]:
         """(rank -> host, pid -> rank) with the NCCL world communicator's pairs (its ranks are

@@ -4,6 +4,8 @@ not carry a rank.
 * torchelastic's `ChildFailedError` summary: the `Root Cause (first observed failure):` entry
   and the entries of its `Failures:` list (`[1]:` then `time`, `host`, `rank`, `exitcode`,
   `error_file` fields);
+* the torchelastic agent's `failed (exitcode: -6) local_rank: 5 (pid: 24411) of binary: ...`:
+  a local rank and its pid;
 * srun's `srun: error: host: task N: Exited with exit code K` (or `Aborted`, `Killed`, ...) for
   one task: a task that ended by itself. `tasks 0-7: Terminated` is srun stopping the others.
 * the DeepSpeed launcher's `[launch.py:321:sigkill_handler] ['python', ..., '--local_rank=3',
@@ -21,11 +23,13 @@ from typing import Literal
 from .digest import ElasticRoot
 from .lines import find_timestamp, parse_line
 
-__all__ = ["deepspeed_exit", "elastic_entries", "rank_mapping", "spawn_exit", "srun_exit"]
+__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "rank_mapping", "spawn_exit",
+           "srun_exit"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _ENTRY = re.compile(r"^\[\d{1,6}\]:$")
 _INT = re.compile(r"-?\d{1,9}")
+_PID = re.compile(r"\(pid: ?(\d{1,9})\)")
 _LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
 _MAX_TEXT = 4096
 _SRUN = re.compile(
@@ -34,6 +38,7 @@ _SRUN = re.compile(
 _SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed": -9}
 _DEEPSPEED = re.compile(
     r"'--local_rank=(\d{1,6})'.{0,3000}?\] exits with return code = (-?\d{1,4})")
+_AGENT = re.compile(r"failed \(exitcode: (-?\d{1,4})\) local_rank: (\d{1,6}) \(pid: (\d{1,9})\)")
 _SPAWN = re.compile(r"^-- Process (\d{1,6}) terminated with the following error")
 _MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 
@@ -60,11 +65,13 @@ def _entry(line: int, fields: dict[str, str], text: str,
     rank_m = _INT.search(fields.get("rank", ""))
     local_m = _LOCAL.search(fields.get("rank", ""))
     code_m = _INT.search(fields.get("exitcode", ""))
+    pid_m = _PID.search(fields.get("exitcode", ""))  # `-6 (pid: 24411)`
     error_file = fields.get("error_file")
     return ElasticRoot(
         source=source, line=line, rank=int(rank_m.group()) if rank_m else None,
         local_rank=int(local_m.group(1)) if local_m else None,
         host=fields.get("host") or None, exitcode=int(code_m.group()) if code_m else None,
+        pid=int(pid_m.group(1)) if pid_m else None,
         timestamp=find_timestamp(fields.get("time", "")),
         error_file=None if not error_file or error_file == "<N/A>" else error_file,
         text=text,
@@ -107,3 +114,14 @@ def spawn_exit(content: str, raw: str, lineno: int, host: str | None) -> Elastic
         return None
     return ElasticRoot(source="spawn", line=lineno, local_rank=int(m.group(1)), host=host,
                        exitcode=1, text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def agent_exit(content: str, raw: str, lineno: int, host: str | None,
+               timestamp: float | None) -> ElasticRoot | None:
+    """The torchelastic agent's line for a worker that failed (a local rank and its pid)."""
+    m = _AGENT.search(content)
+    if m is None:
+        return None
+    return ElasticRoot(source="failure", line=lineno, local_rank=int(m.group(2)), host=host,
+                       exitcode=int(m.group(1)), pid=int(m.group(3)), timestamp=timestamp,
+                       text=raw.rstrip("\r\n")[:_MAX_TEXT])

@@ -29,7 +29,10 @@ KEYWORDS: tuple[str, ...] = (
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table
-    "global_rank_mapping=", "exits with return code",  # DeepSpeed launcher's rank map, exits
+    # DeepSpeed's `global_rank_mapping=`, torchelastic agent's `global_ranks=[..]`; DeepSpeed's
+    # worker exits
+    "global_rank", "exits with return code",
+    "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 

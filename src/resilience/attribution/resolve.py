@@ -35,6 +35,7 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     pid = int(m.group(1)) if m else None
     if rank is None and pid is not None:
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
+        found |= {e.rank for e in launcher_records(digests) if e.pid == pid and e.rank is not None}
         rank = next(iter(found)) if len(found) == 1 and -1 not in found else None
     node = (node_of_rank.get(rank) if rank is not None else None) or c.node
     if node is None and rank is not None:
@@ -77,6 +78,9 @@ def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest]) -> int | None:
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
+    agents = {tuple(ranks) for d in digests for ranks in d.agent_ranks}
+    if len(agents) == 1 and local < len(mapping := next(iter(agents))):
+        return mapping[local]  # the torchelastic agent of the log's one node
     entries = [e for d in digests for e in d.elastic_roots
                if e.local_rank == local and e.rank is not None and (not host or e.host == host)]
     if len({e.rank for e in entries}) == 1:
@@ -90,6 +94,9 @@ def _many_nodes(digests: Sequence[NodeDigest]) -> bool:
     hosts |= {e.host for d in digests for e in d.elastic_roots if e.host}
     hosts |= {c.node for d in digests for c in d.candidates if c.node}
     entries = [e for d in digests for e in d.elastic_roots]
+    agents = {tuple(ranks) for d in digests for ranks in d.agent_ranks}
+    if len(agents) > 1 or any(ranks[:1] != (0,) for ranks in agents):
+        return True  # two nodes' agents, or the agent of a node other than the first
     return len(hosts) > 1 or any(
         e.local_rank is not None and e.rank is not None and e.rank != e.local_rank
         for e in entries)

@@ -258,3 +258,24 @@ def test_srun_tasks_of_one_launcher_per_node_are_nodes_not_ranks() -> None:
         a.feed(line)
     d = a.digest()
     assert 1 not in d.rank_hosts and {e.rank for e in d.elastic_roots} == {None}
+
+
+def test_torchelastic_agent_lines_map_a_local_rank_and_its_pid() -> None:
+    lines = [
+        "INFO:torch.distributed.elastic.agent.server.api:[default] Rendezvous complete for "
+        "workers. Result:",
+        "  restart_count=0",
+        "  local_ranks=[0, 1, 2, 3, 4, 5, 6, 7]",
+        "  global_ranks=[8, 9, 10, 11, 12, 13, 14, 15]",
+        "[default5]:NCCL WARN Cuda failure 'uncorrectable NVLink error was detected during the "
+        "execution'",
+        "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -6) local_rank: 5 "
+        "(pid: 24411) of binary: /usr/bin/python",
+        "Mar 03 10:46:17 nd96-node-1 kernel: NVRM: Xid (PCI:0000:cb:00): 74, pid=24411, NVLink: "
+        "fatal error detected on link 2",
+    ]
+    assert _culprits(lines) == ("gpu_hardware", [13], ["nd96-node-1"])
+    # two nodes' agents in one log: a local rank alone no longer says which global one
+    other = [line.replace("[8, 9, 10, 11, 12, 13, 14, 15]", "[0, 1, 2, 3, 4, 5, 6, 7]")
+             for line in lines[:4]]
+    assert _culprits([*other, *lines])[1] == []
