@@ -10,7 +10,7 @@ from .lines import PID_IN_TEXT, LineInfo
 from .markers import parse_progress
 from .progress import Stretch
 from .rankmap import RankMap
-from .records import agent_exit, deepspeed_exit, spawn_exit, srun_exit
+from .records import agent_exit, deepspeed_exit, ray_exit, spawn_exit, srun_exit
 from .registry import Role, match_content
 from .verdict import Category
 
@@ -101,6 +101,8 @@ class CycleState:
             self.add_records([r])
         if "failed (exitcode" in content and (r := agent_exit(
                 content, raw, lineno, info.host or self.node, info.timestamp)):
+            self.add_records([r])
+        if "RayTaskError(" in content and (r := ray_exit(content, raw, lineno)):
             self.add_records([r])
         if content.startswith("-- Process ") and (r := spawn_exit(
                 content, raw, lineno, info.host or self.node)):

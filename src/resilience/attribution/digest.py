@@ -55,11 +55,12 @@ class ElasticRoot(BaseModel):
     """A launcher's record of a failed worker (`records.py`): torchelastic's `Root Cause (first
     observed failure)` entry or an entry of its `Failures:` list, srun's `srun: error: host:
     task N: Exited with exit code K`, the DeepSpeed launcher's `... exits with return code`
-    (a local rank), or `torch.multiprocessing.spawn`'s `-- Process N terminated ...`."""
+    (a local rank), `torch.multiprocessing.spawn`'s `-- Process N terminated ...`, or Ray
+    Train's `RayTaskError(...)` of a worker (a pid)."""
 
     model_config = _FROZEN
 
-    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn"] = "root_cause"
+    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn", "ray"] = "root_cause"
     line: int
     rank: int | None = None
     local_rank: int | None = None

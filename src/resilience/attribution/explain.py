@@ -147,14 +147,14 @@ def _nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candi
 
 def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoot | None:
     """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
-    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed or
-    `mp.spawn` saw end with an error (with an error code, when others died of a signal)."""
+    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn` or
+    Ray saw end with an error (with an error code, when others died of a signal)."""
     records = [e for e in launcher_records(digests) if not nodes or e.host in nodes]
     elastic = [e for e in records if e.source in ("root_cause", "failure")]
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
-    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn")]
+    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn", "ray")]
     if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:
         # one exited with an error code, the others were killed by a signal after it
         others = [e for e in others if (e.exitcode or 0) > 0]

@@ -13,6 +13,8 @@ not carry a rank.
   global rank comes from the launcher's `global_rank_mapping=...{'host': [8, 9, ...]}` line.
 * `torch.multiprocessing.spawn`'s `-- Process 2 terminated with the following error:`: a local
   process index (the global rank on a log that shows one node).
+* Ray Train's `RayTaskError(TypeError): ray::_RayTrainWorker__execute...() (pid=41233,
+  ip=10.0.3.17, ...)`: a worker's pid (its rank from Ray's worker table) and its node's IP.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from typing import Literal
 from .digest import ElasticRoot
 from .lines import find_timestamp, parse_line
 
-__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "rank_mapping", "spawn_exit",
-           "srun_exit"]
+__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "rank_mapping", "ray_exit",
+           "spawn_exit", "srun_exit"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _ENTRY = re.compile(r"^\[\d{1,6}\]:$")
@@ -39,6 +41,8 @@ _SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed":
 _DEEPSPEED = re.compile(
     r"'--local_rank=(\d{1,6})'.{0,3000}?\] exits with return code = (-?\d{1,4})")
 _AGENT = re.compile(r"failed \(exitcode: (-?\d{1,4})\) local_rank: (\d{1,6}) \(pid: (\d{1,9})\)")
+_RAY = re.compile(r"RayTaskError\(\w{1,80}\): ray::_RayTrainWorker[^\n]{0,200}?\(pid=(\d{1,9}), "
+                  r"ip=([\w.:-]{1,80})")
 _SPAWN = re.compile(r"^-- Process (\d{1,6}) terminated with the following error")
 _MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 
@@ -125,3 +129,12 @@ def agent_exit(content: str, raw: str, lineno: int, host: str | None,
     return ElasticRoot(source="failure", line=lineno, local_rank=int(m.group(2)), host=host,
                        exitcode=int(m.group(1)), pid=int(m.group(3)), timestamp=timestamp,
                        text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def ray_exit(content: str, raw: str, lineno: int) -> ElasticRoot | None:
+    """Ray Train's record of the worker whose task raised (its pid and node IP)."""
+    m = _RAY.search(content)
+    if m is None:
+        return None
+    return ElasticRoot(source="ray", line=lineno, pid=int(m.group(1)), host=m.group(2),
+                       exitcode=1, text=raw.rstrip("\r\n")[:_MAX_TEXT])

@@ -64,6 +64,10 @@ def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
             if e.rank is None and e.local_rank is not None \
                     and (rank := _global_rank(e.local_rank, e.host, digests)) is not None:
                 e = e.model_copy(update={"rank": rank})
+            elif e.rank is None and e.pid is not None and e.source == "ray":
+                found = {d2.pid_ranks[e.pid] for d2 in digests if e.pid in d2.pid_ranks}
+                if len(found) == 1 and -1 not in found:
+                    e = e.model_copy(update={"rank": found.pop()})
             out.append(e)
     return out
 

@@ -279,3 +279,16 @@ def test_torchelastic_agent_lines_map_a_local_rank_and_its_pid() -> None:
     other = [line.replace("[8, 9, 10, 11, 12, 13, 14, 15]", "[0, 1, 2, 3, 4, 5, 6, 7]")
              for line in lines[:4]]
     assert _culprits([*other, *lines])[1] == []
+
+
+def test_ray_names_the_worker_whose_task_raised() -> None:
+    table = [f"(TorchTrainer pid=8812) - (ip=10.0.3.{12 if r < 2 else 17}, pid={8907 + r}) "
+             f"world_rank={r}, local_rank={r % 2}, node_rank={r // 2}" for r in range(4)]
+    assert _culprits([
+        *table,
+        "ray.exceptions.RayTaskError(TypeError): ray::_Inner.train() (pid=8812, ip=10.0.3.12, "
+        "actor_id=6bd1, repr=TorchTrainer)",
+        "ray.exceptions.RayTaskError(TypeError): ray::_RayTrainWorker__execute.get_next() "
+        "(pid=8910, ip=10.0.3.17, actor_id=f0e4, repr=<RayTrainWorker object at 0x7f>)",
+        "TypeError: default_collate: batch must contain tensors; found <class 'NoneType'>",
+    ]) == ("user_code", [3], ["10.0.3.17"])
