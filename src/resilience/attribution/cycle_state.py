@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ __all__ = ["CycleState"]
 
 _MAX_TEXT = 4096
 _MAX_EXITS = 4  # launcher failure records kept per source and cycle
+_KUBECTL_LOGS = re.compile(r"kubectl logs\s(?:\s{0,4}-[-\w=]{1,40}\s){0,4}\s{0,4}(?:pods?/)?"
+                           r"([a-z0-9][a-z0-9.-]{0,252})")
 
 
 @dataclass
@@ -40,6 +43,7 @@ class CycleState:
     checkpoint_line: int | None = None
     progress_seq: int = 0
     ranks: RankMap = field(default_factory=RankMap)
+    section_host: str | None = None  # offline pastes: `$ kubectl logs <pod>` names the host
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -50,6 +54,11 @@ class CycleState:
 
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
+        if "kubectl logs" in info.content and (m := _KUBECTL_LOGS.search(info.content)):
+            self.section_host = m.group(1)  # the pasted output of one pod follows
+            return
+        if info.host is None and self.section_host and self.node is None:
+            info = info._replace(host=self.section_host)
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:

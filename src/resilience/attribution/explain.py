@@ -110,6 +110,11 @@ def _culprits(
         nodes |= {e.host} if e.host else set()
     if not ranks and root.category is Category.GPU_HARDWARE:
         ranks = _gpu_symptom(pool, nodes)
+    if not nodes:
+        # the one host whose lines show this kind of fault (an Xid in a node's dmesg)
+        hosts = {c.node for _, c in pool if c.category is root.category and c.node
+                 and c.role is Role.INITIATING}
+        nodes = hosts if len(hosts) == 1 else nodes
     return tuple(ranks), _nodes_of(ranks, nodes, pool, digests)
 
 

@@ -45,6 +45,7 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
 ))
 # a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`
 PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b")
+_INDENTED = re.compile(r"[ \t]{1,8}(?:\[|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:)")
 _RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
 _HOST_IN_TEXT = re.compile(
     r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"
@@ -124,6 +125,8 @@ def parse_line(line: str) -> LineInfo:
     pid: int | None = None
     local: int | None = None
     rest = line.rstrip("\r\n")
+    if rest[:1] in (" ", "\t") and _INDENTED.match(rest):
+        rest = rest.lstrip(" \t")  # a paste indented by a ticket or a mail: `    [rank6]: ...`
     for _ in range(8):
         for rx in _PREFIXES:
             m = rx.match(rest)

@@ -33,6 +33,7 @@ KEYWORDS: tuple[str, ...] = (
     # worker exits
     "global_rank", "exits with return code",
     "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
+    "kubectl logs",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 

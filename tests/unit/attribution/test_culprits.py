@@ -292,3 +292,29 @@ def test_ray_names_the_worker_whose_task_raised() -> None:
         "(pid=8910, ip=10.0.3.17, actor_id=f0e4, repr=<RayTrainWorker object at 0x7f>)",
         "TypeError: default_collate: batch must contain tensors; found <class 'NoneType'>",
     ]) == ("user_code", [3], ["10.0.3.17"])
+
+
+def test_an_indented_paste_keeps_its_prefixes_and_the_one_host_with_an_xid() -> None:
+    assert _culprits([
+        "Hi, our job died again, log below:",
+        "    [rank6]: RuntimeError: CUDA error: uncorrectable ECC error encountered",
+        "    [rank1]: [PG 0 Rank 1] Process group watchdog thread terminated with exception: "
+        "NCCL error: remote process exited or there was a network error",
+        "    Oct 15 02:51:08 g0412 kernel: NVRM: Xid (PCI:0000:41:00): 48, pid=90412, "
+        "name=python, An uncorrectable double bit error (DBE) has been detected on GPU",
+    ]) == ("gpu_hardware", [6], ["g0412"])
+
+
+def test_a_pasted_kubectl_logs_names_the_pod_of_the_lines_after_it() -> None:
+    lines = [
+        "$ kubectl logs gpt-train-master-0 | tail -3",
+        "[rank0]: [PG 0 Rank 0] Process group watchdog thread terminated with exception: NCCL "
+        "error: remote process exited or there was a network error",
+        "$ kubectl logs --previous gpt-train-worker-2",
+        "[rank29]: RuntimeError: CUDA error: uncorrectable ECC error encountered",
+    ]
+    assert _culprits(lines) == ("gpu_hardware", [29], ["gpt-train-worker-2"])
+    inside = Analyzer(node="node-7")  # inside ftrun the launcher's node is the truth
+    for line in lines:
+        inside.feed(line)
+    assert {c.node for c in inside.digest().candidates} == {"node-7"}
