@@ -39,7 +39,9 @@ SWITCH_INTERVAL = 0.0005  # s, this process's GIL switch interval while started 
 # the GIL more than it does. It falls behind; past MAX_PENDING the oldest unscanned output is
 # dropped (counted, the digest says `truncated`) and the rest is scanned at failure time.
 # Measured (bench/tee_overhead.py, Megatron lines, worker writing flat out): worker +68 %
-# without this, +20-33 % with it.
+# without this, +20-33 % with it. Relative to LogPump's 256 KiB pipe: where enlarging the pipe
+# fails (64 KiB, or 8 KiB past pipe-user-pages-soft) no chunk is this big and the drain never
+# stands back (known limit).
 PRESSURE_BYTES = 3 << 16
 BACKOFF = 0.002
 
@@ -94,6 +96,12 @@ class NodeAnalysis:
                 for r in ranks
                 for err in (False, True)
             }
+
+    @property
+    def pressed(self) -> bool:
+        """Whether a pump found its pipe nearly full within the last BACKOFF s (the drain
+        stands back)."""
+        return backoff(time.monotonic(), self._pressure) > 0
 
     def bind(self, rank: int) -> LineHook | None:
         """The hook for the pumps of `rank`'s worker in the current cycle."""

@@ -115,6 +115,7 @@ class LogPump:
         fd = stream.fileno()
         size = 1 << 16  # Linux's default pipe
         with contextlib.suppress(OSError, AttributeError):  # best effort: Linux, within limits
+            size = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
             size = fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         read, held, at_line_start, clock = os.read, b"", True, time.monotonic
         last = clock()

@@ -232,6 +232,8 @@ class Analyzer:
             self._start_cycle(marker, lineno)
             return
         if "Root Cause" in info.content:
+            if not self._cycle.wants("root_cause"):
+                return  # enough of them kept: no look-back, no parse (bounded work)
             if self._elastic is not None:  # the block before ended above this header
                 self._elastic_root(self._elastic, self._elastic.following, complete=True)
             self._failures(lineno, self._before(buf, start, _ELASTIC_BYTES))

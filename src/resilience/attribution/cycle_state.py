@@ -18,9 +18,34 @@ from .verdict import Category
 __all__ = ["CycleState"]
 
 _MAX_TEXT = 4096
-_MAX_EXITS = 4  # launcher failure records kept per source and cycle
-_KUBECTL_LOGS = re.compile(r"kubectl logs\s(?:\s{0,4}-[-\w=]{1,40}\s){0,4}\s{0,4}(?:pods?/)?"
-                           r"([a-z0-9][a-z0-9.-]{0,252})")
+_MAX_ROOT_CAUSES = 4  # torchelastic `Root Cause` entries kept per cycle
+_MAX_EXITS = 32  # other launcher failure records kept per source and cycle
+_MAX_RECORD_TEXT = 1024
+# a shell command line `$ kubectl logs [options] <pod>` (not prose that mentions kubectl)
+_KUBECTL_LOGS = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl logs ([^|;&]{0,400})")
+_KUBECTL_VALUE_OPTIONS = frozenset({
+    "-n", "--namespace", "-c", "--container", "--tail", "--since", "--since-time",
+    "--limit-bytes", "--max-log-requests", "--pod-running-timeout", "--context",
+    "--kubeconfig", "--cluster", "--user", "-s", "--server"})
+_POD = re.compile(r"(?:pods?/)?([a-z0-9][a-z0-9.-]{0,252})")
+
+
+def kubectl_pod(content: str) -> str | None:
+    """The pod of a pasted `kubectl logs` command line, if it names exactly one."""
+    m = _KUBECTL_LOGS.match(content.strip())
+    if m is None:
+        return None
+    tokens = iter(m.group(1).split())
+    for token in tokens:
+        if token in ("-l", "--selector") or token.startswith(("-l=", "--selector=")):
+            return None  # a selection of pods
+        if token.startswith("-"):
+            if token in _KUBECTL_VALUE_OPTIONS:
+                next(tokens, None)
+            continue
+        pod = _POD.fullmatch(token)
+        return pod.group(1) if pod else None
+    return None
 
 
 @dataclass
@@ -54,8 +79,8 @@ class CycleState:
 
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
-        if "kubectl logs" in info.content and (m := _KUBECTL_LOGS.search(info.content)):
-            self.section_host = m.group(1)  # the pasted output of one pod follows
+        if "kubectl logs" in info.content and (pod := kubectl_pod(info.content)):
+            self.section_host = pod  # the pasted output of one pod follows
             return
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)
@@ -64,8 +89,7 @@ class CycleState:
         if local:
             rank = info.local_rank
         if rank is None and "pid" in info.content and (m := PID_IN_TEXT.search(info.content)):
-            rank = self.ranks.pid_ranks.get(int(m.group(1)), -1)  # Ray's `(pid=1957, ...)`
-            rank = None if rank < 0 else rank
+            rank = self.ranks.rank_of_pid(int(m.group(1)), info.host)  # Ray's `(pid=1957, ..)`
         self.ranks.add(info, rank, local)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
@@ -97,7 +121,7 @@ class CycleState:
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
-            task_rank=info.rank_is_task and rank == info.task,
+            task_rank=info.rank_is_task and rank == info.task, task=info.task,
         ))
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
@@ -147,19 +171,34 @@ class CycleState:
             self.checkpoint_line = line_of(p.save_at)
         self.progress_seq += p.rises + p.saves
 
+    def wants(self, source: str) -> bool:
+        """Whether a record of `source` would still be kept (bounded per source)."""
+        cap = _MAX_ROOT_CAUSES if source == "root_cause" else _MAX_EXITS
+        return sum(e.source == source for e in self.elastic) < cap
+
     def add_records(self, records: list[ElasticRoot]) -> None:
-        """Keep launchers' failure records (`records.py`), at most _MAX_EXITS per source."""
+        """Keep launchers' failure records (`records.py`), bounded per source."""
         for r in records:
-            if sum(e.source == r.source for e in self.elastic) < _MAX_EXITS:
-                self.elastic.append(r)
+            if self.wants(r.source):
+                self.elastic.append(r if len(r.text) <= _MAX_RECORD_TEXT else
+                                    r.model_copy(update={"text": r.text[:_MAX_RECORD_TEXT]}))
+
+    def _task_is_node(self, c: Candidate) -> Candidate:
+        """A candidate of a log whose srun tasks are nodes: its task id is no rank, and it
+        names the node srun names for that task."""
+        update: dict[str, object] = {"rank": None, "task_rank": False} if c.task_rank else {}
+        node = self.ranks.task_hosts.get(c.task) if c.task is not None else None
+        if c.node is None and node:
+            update["node"] = node
+        return c.model_copy(update=update) if update else c
 
     def to_digest(self, last_line: int) -> NodeDigest:
         cands = [c for role in Role for c in self.candidates.get(role, ())]
-        records = self.elastic
+        # in line order whatever the input's chunking (a Root Cause block completes late)
+        records = sorted(self.elastic, key=lambda e: (e.line, e.source))
         rank_hosts, pid_ranks = self.ranks.final()
         if not self.ranks.tasks_are_ranks:  # srun started one launcher per node
-            cands = [c.model_copy(update={"rank": None, "task_rank": False})
-                     if c.task_rank else c for c in cands]
+            cands = [self._task_is_node(c) for c in cands]
             records = [e.model_copy(update={"rank": None}) if e.source == "srun" else e
                        for e in records]
         return NodeDigest(

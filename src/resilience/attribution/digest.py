@@ -49,6 +49,7 @@ class Candidate(BaseModel):
     first_line: int | None = None  # an earlier occurrence that progress made stale
     local_rank: bool = False  # `rank` is a local rank (torchrun's `[default3]:` prefix)
     task_rank: bool = False  # `rank` is an srun task id (see rankmap.py)
+    task: int | None = None  # the line's srun task id (`3: ` of `srun -l`), if any
 
 
 class ElasticRoot(BaseModel):

@@ -88,6 +88,10 @@ def _culprits(
                 return (), ()
             return (e.rank,), _nodes_of([e.rank], {e.host} if e.host else set(), pool, digests)
         ranks = _network_reporters(root, pool, digests, failed)
+        first = _first_failure(digests, set())
+        if first is not None and first.source in ("root_cause", "failure") \
+                and first.rank is not None and first.rank not in ranks:
+            return (), ()  # torchelastic saw another rank fail first: the reporter's peer?
         if not ranks:
             return (), ()
         return tuple(ranks), _nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
@@ -110,7 +114,7 @@ def _culprits(
         nodes |= {e.host} if e.host else set()
     if not ranks and root.category is Category.GPU_HARDWARE:
         ranks = _gpu_symptom(pool, nodes)
-    if not nodes:
+    if not nodes and (not ranks or root.category in _NODE_FAULTS):
         # the one host whose lines show this kind of fault (an Xid in a node's dmesg)
         hosts = {c.node for _, c in pool if c.category is root.category and c.node
                  and c.role is Role.INITIATING}
@@ -165,6 +169,9 @@ def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoo
         others = [e for e in others if (e.exitcode or 0) > 0]
     return others[0] if len({(e.rank, e.local_rank, e.host) for e in others}) == 1 else None
 
+
+# faults of a node's hardware: the host whose lines show one is the culprit node
+_NODE_FAULTS = frozenset({Category.GPU_HARDWARE, Category.HOST, Category.NETWORK})
 
 # CUDA errors a rank sees when its GPU fails under it
 _GPU_SYMPTOMS = frozenset({"illegal_access", "cuda_unknown", "cuda_other", "gpu_unavailable"})
@@ -223,6 +230,11 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     )
 
 
+_LAUNCHER = {"root_cause": "torchelastic", "failure": "torchelastic", "srun": "srun",
+             "deepspeed": "the DeepSpeed launcher", "spawn": "torch.multiprocessing.spawn",
+             "ray": "Ray Train"}
+
+
 def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
     """Nothing matched: `unknown`, with a launcher's first failure as culprit if known."""
     e = _first_failure(digests, set())
@@ -240,7 +252,7 @@ def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy
         cycle_id=cycle_id, action=action, category=Category.UNKNOWN, confidence=0.3,
         culprit_ranks=ranks, culprit_nodes=nodes,
         evidence=(Evidence(rank=e.rank, line=e.line, text=e.text),),
-        reason=(f"no failure signature; {'srun' if e.source == 'srun' else 'torchelastic'} "
+        reason=(f"no failure signature; {_LAUNCHER[e.source]} "
                 f"names {_who(ranks, nodes)} (exitcode "
                 f"{e.exitcode}) as the first failure; policy unknown -> {action.value}"),
         fingerprint=f"unknown:exitcode:{e.exitcode}",

@@ -41,7 +41,7 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
     r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
-    r"^\[(?P<bhost>(?!rank\d)[a-z][\w.-]{1,60}\d)\] ",
+    r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`
 ))
 # a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`
 PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b")
@@ -156,6 +156,6 @@ def parse_line(line: str) -> LineInfo:
         host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
         if task is None and hm.group("task"):
             task = int(hm.group("task"))
-    if rank is None and task is not None:
+    if rank is None and local is None and task is not None:
         return LineInfo(task, host, ts, level, rest, pid, local, task, True)
     return LineInfo(rank, host, ts, level, rest, pid, local, task)

@@ -65,16 +65,32 @@ class RankMap:
     agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
+    # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
+    # started a launcher per node and its tasks are nodes
+    tasks_are_nodes: bool = False
 
     @property
     def tasks_are_ranks(self) -> bool:
+        if self.tasks_are_nodes:
+            return False
         return self.max_rank <= self.max_task or self.max_task < 0
+
+    def rank_of_pid(self, pid: int, host: str | None) -> int | None:
+        """The rank paired with `pid`, unless that rank is known to run on another host than
+        `host` (pids repeat across nodes and containers)."""
+        rank = self.pid_ranks.get(pid, -1)
+        if rank < 0:
+            return None
+        known = self.rank_hosts.get(rank)
+        return None if host and known and known != host else rank
 
     def add(self, info: LineInfo, rank: int | None, local: bool) -> None:
         """Pairs on one line; `rank` is the line's (or its stream's) rank, `local` whether it
         is a local one."""
         if info.task is not None:
             self.max_task = max(self.max_task, info.task)
+            self.tasks_are_nodes |= info.local_rank is not None or (
+                info.rank is not None and not info.rank_is_task and info.rank != info.task)
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)
@@ -91,8 +107,12 @@ class RankMap:
         content = info.content
         if "nranks" in content and info.pid is not None and info.host \
                 and (m := _NCCL_COMM.search(content)):
-            comm = self.nccl_comms.setdefault(int(m.group(2)), {})
-            if len(comm) < _MAX_PAIRS:
+            size = int(m.group(2))
+            biggest = max(self.nccl_comms, default=0)
+            if size > biggest:  # only the biggest (the world's) is used: keep that one
+                self.nccl_comms = {size: {}}
+            comm = self.nccl_comms.get(size)
+            if comm is not None and len(comm) < _MAX_PAIRS:
                 comm[info.pid] = (int(m.group(1)), info.host)
         if "world_rank=" in content:
             for m in _RAY_RANK.finditer(content):

@@ -37,6 +37,9 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
         found |= {e.rank for e in launcher_records(digests) if e.pid == pid and e.rank is not None}
         rank = next(iter(found)) if len(found) == 1 and -1 not in found else None
+        if rank is not None and c.node and _host_of(rank, digests, node_of_rank) not in (
+                None, c.node):
+            rank = None  # the pid's rank runs elsewhere: pids repeat across nodes
     node = (node_of_rank.get(rank) if rank is not None else None) or c.node
     if node is None and rank is not None:
         node = _only({d2.rank_hosts[rank] for d2 in digests if rank in d2.rank_hosts})
@@ -48,6 +51,12 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     if (rank, node, local) == (c.rank, c.node, False):
         return c
     return c.model_copy(update={"rank": rank, "node": node, "local_rank": False})
+
+
+def _host_of(rank: int, digests: Sequence[NodeDigest],
+             node_of_rank: Mapping[int, str]) -> str | None:
+    return node_of_rank.get(rank) or _only(
+        {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts})
 
 
 def _only(hosts: set[str]) -> str | None:

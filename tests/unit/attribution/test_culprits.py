@@ -318,3 +318,75 @@ def test_a_pasted_kubectl_logs_names_the_pod_of_the_lines_after_it() -> None:
     for line in lines:
         inside.feed(line)
     assert {c.node for c in inside.digest().candidates} == {"node-7"}
+
+
+def _root_cause(time: str, host: str, rank: int, code: int) -> list[str]:
+    return ["Root Cause (first observed failure):", "[0]:", f"  time      : {time}",
+            f"  host      : {host}", f"  rank      : {rank} (local_rank: {rank % 8})",
+            f"  exitcode  : {code} (pid: {100 + rank})", "=" * 60]
+
+
+def test_a_link_fault_reporter_is_not_blamed_if_torchelastic_saw_another_rank_fail_first() -> None:
+    assert _culprits([
+        "[rank3]: node-a:11:12 [3] NCCL WARN NET/IB : Got completion from peer 10.0.0.2<1> with "
+        "status=12 opcode=0 len=0 vendor err 129",
+        *_root_cause("2024-01-01_10:00:30", "node-a", 3, 1),
+        *_root_cause("2024-01-01_10:00:05", "node-b", 9, -9),
+    ])[1:] == ([], [])
+
+
+def test_under_one_torchrun_per_srun_task_a_task_names_a_node_not_a_rank() -> None:
+    lines = ["1: [default3]:RuntimeError: CUDA error: uncorrectable ECC error encountered",
+             "0: [default2]:[PG 0 Rank 2] Process group watchdog thread terminated with "
+             "exception: NCCL error: remote process exited or there was a network error",
+             "srun: error: node-b: task 1: Exited with exit code 1",
+             "srun: error: node-a: task 0: Exited with exit code 1"]
+    assert _culprits(lines) == ("gpu_hardware", [], ["node-b"])  # local rank 3 of node 1
+    # a line of rank 2 under task 0: tasks are nodes, task 2 is not rank 2
+    assert _culprits(["0: [rank2]: ValueError: bad sample",
+                      "srun: error: node-c: task 2: Exited with exit code 1"])[1:] == ([2], [])
+
+
+def test_a_pid_paired_with_a_rank_on_another_host_names_no_rank() -> None:
+    assert _culprits([
+        "hgx-b07:48213:48400 [5] NCCL INFO comm 0x55d1 rank 13 nranks 16 cudaDev 5",
+        "Mar  8 11:02:33 hgx-b06 kernel: NVRM: Xid (PCI:0000:b8:00): 79, pid=48213, "
+        "name=python, GPU has fallen off the bus.",
+    ]) == ("gpu_hardware", [], ["hgx-b06"])
+
+
+def test_two_tasks_that_exited_by_themselves_name_no_culprit_however_many_others_aborted() -> None:
+    lines = ["ValueError: bad sample", "srun: error: n1: task 3: Exited with exit code 1"]
+    lines += [f"srun: error: n2: task {t}: Aborted (core dumped)" for t in range(9, 20)]
+    lines += ["srun: error: n3: task 27: Exited with exit code 1"]
+    assert _culprits(lines)[1:] == ([], [])
+
+
+def test_launcher_records_are_in_line_order_whatever_the_batching() -> None:
+    data = "\n".join([*_root_cause("2024-01-01_10:00:05", "gpu-st-14", 12, 1),
+                      "srun: error: gpu-st-14: task 12: Exited with exit code 1",
+                      *["x" * 100] * 50]) + "\n"
+    whole, lines = Analyzer(), Analyzer(batch_lines=1)
+    whole.feed_bytes(data.encode())
+    for line in data.splitlines():
+        lines.feed(line)
+    assert lines.digests() == whole.digests()
+    assert [e.source for e in whole.digest().elastic_roots] == ["root_cause", "srun"]
+
+
+def test_a_kubectl_command_line_names_one_pod_or_none() -> None:
+    from resilience.attribution.cycle_state import kubectl_pod
+
+    assert kubectl_pod("$ kubectl logs -n training gpt-train-worker-2") == "gpt-train-worker-2"
+    assert kubectl_pod("kubectl logs -f --tail 200 trainer-worker-3") == "trainer-worker-3"
+    assert kubectl_pod("$ kubectl logs --previous pod/w-1 --tail=4 | tail") == "w-1"
+    for line in ("$ kubectl logs -l job-name=gpt", "run kubectl logs on the pod",
+                 "$ kubectl logs job/gpt"):
+        assert kubectl_pod(line) is None, line
+
+
+def test_a_bracketed_label_is_not_a_host() -> None:
+    from resilience.attribution.lines import parse_line
+
+    assert parse_line("[iter4200] RuntimeError: CUDA error: unknown error").host is None
+    assert parse_line("[cn-gpu-19] RuntimeError: x").host == "cn-gpu-19"

@@ -161,7 +161,9 @@ def test_a_pipe_full_chunk_is_still_analysed_whole() -> None:
         assert hook is not None
         chunk = b"".join(b"step %d loss 2.0\n" % i for i in range(20_000))
         assert len(chunk) >= PRESSURE_BYTES  # the drain stands back after this one
+        assert not analysis.pressed
         hook(0, False, chunk)
+        assert analysis.pressed  # for BACKOFF s: this test does not wait that long
         hook(0, False, b"KeyError: 'label'\n")
         digests = [NodeDigest.model_validate_json(j) for j in analysis.digests_json()]
     finally:
