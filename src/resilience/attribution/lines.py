@@ -5,7 +5,8 @@ Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[ra
 `[RANK 3]`, glog headers
 (`[E1023 10:11:12.1 f.cpp:1]`, `E1023 10:11:12.1 123 f.py:1]`), bracketed or bare ISO
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
-pdsh `host: `, a collector's `[host] `.
+pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter4200] `). A
+paste indented by a ticket or a mail keeps its prefixes (`    [rank6]: ...`).
 """
 
 from __future__ import annotations
