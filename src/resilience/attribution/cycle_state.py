@@ -209,5 +209,5 @@ class CycleState:
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
             rank_hosts=rank_hosts, pid_hosts=dict(self.ranks.pid_hosts),
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
-            agent_ranks=list(self.ranks.agent_globals),
+            agent_ranks=list(self.ranks.agent_globals), node_bases=dict(self.ranks.bases),
         )

@@ -108,6 +108,9 @@ class NodeDigest(BaseModel):
     # the global ranks of each node's workers in local-rank order, from the torchelastic
     # agents' `Rendezvous complete for workers. Result: ... global_ranks=[8, 9, ...]`
     agent_ranks: list[list[int]] = Field(default_factory=list)
+    # first global rank of a node (node_rank x processes per node), keyed by `task N`, host,
+    # or "" (the stream's own node); -1: two lines disagree
+    node_bases: dict[str, int] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -29,6 +29,10 @@ __all__ = ["RankMap", "pair", "pair_rank"]
 _MAX_PAIRS = 1024  # pairs kept per table and cycle
 _NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
 _AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
+_NODE_RANK = re.compile(r"(?:--node[_-]rank[= ]|\bnode_rank=|\bmachine_rank=)(\d{1,6})\b")
+_NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus=)(\d{1,4})\b")
+_TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
+_NUMBER = re.compile(r"\d{1,6}")
 _RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
 
 
@@ -63,6 +67,11 @@ class RankMap:
     # NCCL communicator size -> pid -> (rank in it, host)
     nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
     agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
+    # the first global rank of a node: node_rank x processes per node, from a launcher's
+    # command line or log (`torchrun --node_rank=2 --nproc_per_node=8`, DeepSpeed's
+    # `num_local_procs=8, node_rank=1`, detectron2's `machine_rank=1, num_gpus=8`), keyed by the
+    # line's srun task (`task 2`), its host, or "" (this stream's node); -1 if two disagree
+    bases: dict[str, int] = field(default_factory=dict)
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
@@ -89,6 +98,9 @@ class RankMap:
         is a local one."""
         if info.task is not None:
             self.max_task = max(self.max_task, info.task)
+            if "srun: error: " in info.content and (m := _TASKS.search(info.content)):
+                # `tasks 4-7,9`: the highest task id srun names
+                self.max_task = max(self.max_task, *map(int, _NUMBER.findall(m.group(1))))
             self.tasks_are_nodes |= info.local_rank is not None or (
                 info.rank is not None and not info.rank_is_task and info.rank != info.task)
         by_task = info.rank_is_task and rank == info.task
@@ -117,6 +129,12 @@ class RankMap:
         if "world_rank=" in content:
             for m in _RAY_RANK.finditer(content):
                 pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
+        if ("node_rank" in content or "node-rank" in content or "machine_rank" in content) \
+                and (nr := _NODE_RANK.search(content)) and (np := _NPROC.search(content)):
+            key = f"task {info.task}" if info.task is not None else info.host or ""
+            base = int(nr.group(1)) * int(np.group(1))
+            if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
+                self.bases[key] = -1
         if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_PAIRS:
             self.host_ranks.update(rank_mapping(content))
         if "global_ranks=[" in content and (m := _AGENT_GLOBALS.search(content)):

@@ -34,6 +34,7 @@ KEYWORDS: tuple[str, ...] = (
     "global_rank", "exits with return code",
     "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
     "kubectl logs",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
+    "node_rank", "node-rank", "machine_rank",  # launchers' node rank x processes per node
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 

@@ -30,7 +30,7 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     """`c` (from digest `d`) with its global rank and its node filled in where known."""
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
-        rank = _global_rank(rank, c.node, digests)
+        rank = _global_rank(rank, c.node, digests, c.task)
     m = PID_IN_TEXT.search(c.text)
     pid = int(m.group(1)) if m else None
     if rank is None and pid is not None:
@@ -88,9 +88,14 @@ def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
     return next(iter(found)) if len(found) == 1 else None
 
 
-def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest]) -> int | None:
+def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
+                 task: int | None = None) -> int | None:
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
+    for key in (f"task {task}" if task is not None else None, host, ""):
+        bases = {d.node_bases[key] for d in digests if key is not None and key in d.node_bases}
+        if len(bases) == 1 and (base := next(iter(bases))) >= 0:
+            return base + local  # node_rank x processes per node + local rank
     agents = {tuple(ranks) for d in digests for ranks in d.agent_ranks}
     if len(agents) == 1 and local < len(mapping := next(iter(agents))):
         return mapping[local]  # the torchelastic agent of the log's one node

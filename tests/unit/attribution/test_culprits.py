@@ -390,3 +390,28 @@ def test_a_bracketed_label_is_not_a_host() -> None:
 
     assert parse_line("[iter4200] RuntimeError: CUDA error: unknown error").host is None
     assert parse_line("[cn-gpu-19] RuntimeError: x").host == "cn-gpu-19"
+
+
+def test_a_launcher_command_line_gives_a_nodes_first_global_rank() -> None:
+    # srun starts one torchrun per node and echoes its command line under its task id
+    lines = [f"{t}: node gpu-r-0{4 + t} -> torchrun --nnodes=4 --node_rank={t} "
+             "--nproc_per_node=8 --master_addr=gpu-r-04 --tee 3 train.py" for t in range(4)]
+    lines += ["2: [default3]:OSError: [Errno 5] Input/output error: '/scratch/shard-0042.bin'",
+              "srun: error: gpu-r-06: task 2: Exited with exit code 1"]
+    assert _culprits(lines) == ("host", [19], ["gpu-r-06"])
+    # detectron2's arguments and mp.spawn's process index
+    assert _culprits([
+        "Command Line Args: Namespace(config_file='mask_rcnn.yaml', machine_rank=1, num_gpus=8, "
+        "num_machines=2)",
+        "-- Process 3 terminated with the following error:",
+        "ValueError: Failed to use mask_format=='polygon'",
+    ]) == ("user_code", [11], [])
+
+
+def test_an_srun_task_range_counts_when_telling_tasks_from_ranks() -> None:
+    lines = ["[rank5]:[E ProcessGroupNCCL.cpp:563] [Rank 5] Watchdog caught collective operation "
+             "timeout: WorkNCCL(SeqNum=3247, OpType=ALLREDUCE) ran for 1800219 milliseconds",
+             "AttributeError: 'TensorBoardLogger' object has no attribute 'log_table'",
+             "srun: error: gpu-k-14: task 0: Exited with exit code 1",
+             "srun: error: gpu-k-15: tasks 4-7: Aborted (core dumped)"]
+    assert _culprits(lines) == ("user_code", [0], ["gpu-k-14"])
