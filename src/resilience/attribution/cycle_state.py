@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .lines import PID_IN_TEXT, LineInfo
+from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .progress import Stretch
 from .rankmap import RankMap
@@ -88,8 +88,9 @@ class CycleState:
         local = rank is None and info.local_rank is not None
         if local:
             rank = info.local_rank
-        if rank is None and "pid" in info.content and (m := PID_IN_TEXT.search(info.content)):
-            rank = self.ranks.rank_of_pid(int(m.group(1)), info.host)  # Ray's `(pid=1957, ..)`
+        if rank is None and ("pid" in info.content or "Process " in info.content) \
+                and (pid := pid_of(info.content)) is not None:
+            rank = self.ranks.rank_of_pid(pid, info.host)  # Ray's `(pid=1957, ...)`, an OOM's
         self.ranks.add(info, rank, local)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "parse_line"]
+__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "parse_line", "pid_of"]
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -44,8 +44,10 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
     r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`
 ))
-# a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`
-PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b")
+# a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`,
+# a CUDA OOM's `Process 48210 has 75.42 GiB memory in use` (use `pid_of`)
+PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b"
+                         r"|\bProcess (\d{1,9}) has [\d.]{1,12} [KMGT]i?B memory in use")
 _INDENTED = re.compile(r"[ \t]{1,8}(?:\[|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:)")
 _RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
 _HOST_IN_TEXT = re.compile(
@@ -73,6 +75,12 @@ class LineInfo(NamedTuple):
     # names no rank itself (`rank_is_task`); a rank only if srun started one task per rank
     task: int | None = None
     rank_is_task: bool = False
+
+
+def pid_of(text: str) -> int | None:
+    """The first pid `text` names (`PID_IN_TEXT`)."""
+    m = PID_IN_TEXT.search(text)
+    return int(m.group(1) or m.group(2)) if m else None
 
 
 def _seconds(month: int, day: int, clock: str) -> float | None:

@@ -4,7 +4,8 @@ node.
 
 Sources: a line whose prefixes name a rank (or pid) and a host; NCCL's init line of the world
 communicator (`host:pid:tid [5] NCCL INFO comm 0x.. rank 13 nranks 16`); Ray Train's worker
-table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=`; the torchelastic
+table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=` and its
+`process 48210 spawned with command: [..., '--local_rank=3', ...]`; the torchelastic
 agent's `Rendezvous complete for workers. Result: ... global_ranks=[8, ...]` (local -> global
 on a log that shows one node's); torchelastic's failure records
 (`exitcode : -6 (pid: 24411)` of `rank : 13`).
@@ -33,6 +34,8 @@ _NODE_RANK = re.compile(r"(?:--node[_-]rank[= ]|\bnode_rank=|\bmachine_rank=)(\d
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus=)(\d{1,4})\b")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
+_SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
+                      r"'--local_rank=(\d{1,6})'")
 _RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
 
 
@@ -72,6 +75,8 @@ class RankMap:
     # `num_local_procs=8, node_rank=1`, detectron2's `machine_rank=1, num_gpus=8`), keyed by the
     # line's srun task (`task 2`), its host, or "" (this stream's node); -1 if two disagree
     bases: dict[str, int] = field(default_factory=dict)
+    # DeepSpeed's `process 48210 spawned with command: [..., '--local_rank=3', ...]`
+    spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
@@ -135,6 +140,9 @@ class RankMap:
             base = int(nr.group(1)) * int(np.group(1))
             if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
                 self.bases[key] = -1
+        if "spawned with command" in content and info.host and len(self.spawned) < _MAX_PAIRS \
+                and (m := _SPAWNED.search(content)):
+            self.spawned[int(m.group(1))] = (info.host, int(m.group(2)))
         if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_PAIRS:
             self.host_ranks.update(rank_mapping(content))
         if "global_ranks=[" in content and (m := _AGENT_GLOBALS.search(content)):
@@ -152,6 +160,10 @@ class RankMap:
             for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
                 pair_rank(pid_ranks, pid, rank)
                 pair(rank_hosts, rank, host)
+        for pid, (host, local) in self.spawned.items():
+            pair(self.pid_hosts, pid, host)
+            if local < len(ranks := self.host_ranks.get(host, ())):
+                pair_rank(pid_ranks, pid, ranks[local])
         if self.tasks_are_ranks:
             for task, host in self.task_hosts.items():
                 pair(rank_hosts, task, host)

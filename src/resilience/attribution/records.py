@@ -8,9 +8,9 @@ not carry a rank.
   a local rank and its pid;
 * srun's `srun: error: host: task N: Exited with exit code K` (or `Aborted`, `Killed`, ...) for
   one task: a task that ended by itself. `tasks 0-7: Terminated` is srun stopping the others.
-* the DeepSpeed launcher's `[launch.py:321:sigkill_handler] ['python', ..., '--local_rank=3',
-  ...] exits with return code = 1`: a local rank on the host of the line (pdsh prefix); its
-  global rank comes from the launcher's `global_rank_mapping=...{'host': [8, 9, ...]}` line.
+* the DeepSpeed launcher's `[launch.py:321:sigkill_handler] [...] exits with return code = 1`:
+  the host of the line (pdsh prefix) had a worker fail. Not which one: the command it prints
+  is the last one the launcher spawned (`--local_rank=7` of 8), whichever worker failed.
 * `torch.multiprocessing.spawn`'s `-- Process 2 terminated with the following error:`: a local
   process index (the global rank on a log that shows one node).
 * Ray Train's `RayTaskError(TypeError): ray::_RayTrainWorker__execute...() (pid=41233,
@@ -96,11 +96,12 @@ def srun_exit(content: str, raw: str, lineno: int) -> ElasticRoot | None:
 
 def deepspeed_exit(content: str, raw: str, lineno: int, host: str | None,
                    timestamp: float | None) -> ElasticRoot | None:
-    """The DeepSpeed launcher's record of a worker that exited with an error (local rank)."""
+    """The DeepSpeed launcher's record of a worker that exited with an error on `host` (the
+    `--local_rank` it prints is its last spawned command's, not the failed worker's)."""
     m = _DEEPSPEED.search(content)
     if m is None or int(m.group(2)) == 0:
         return None
-    return ElasticRoot(source="deepspeed", line=lineno, local_rank=int(m.group(1)), host=host,
+    return ElasticRoot(source="deepspeed", line=lineno, host=host,
                        exitcode=int(m.group(2)), timestamp=timestamp,
                        text=raw.rstrip("\r\n")[:_MAX_TEXT])
 

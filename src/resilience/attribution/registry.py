@@ -35,6 +35,7 @@ KEYWORDS: tuple[str, ...] = (
     "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
     "kubectl logs",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
     "node_rank", "node-rank", "machine_rank",  # launchers' node rank x processes per node
+    "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from .digest import Candidate, ElasticRoot, NodeDigest
-from .lines import PID_IN_TEXT
+from .lines import pid_of
 
 __all__ = ["launcher_records", "resolve"]
 
@@ -31,8 +31,7 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
         rank = _global_rank(rank, c.node, digests, c.task)
-    m = PID_IN_TEXT.search(c.text)
-    pid = int(m.group(1)) if m else None
+    pid = pid_of(c.text)
     if rank is None and pid is not None:
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
         found |= {e.rank for e in launcher_records(digests) if e.pid == pid and e.rank is not None}

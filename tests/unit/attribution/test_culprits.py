@@ -116,21 +116,28 @@ def test_ray_trains_worker_table_names_the_rank_of_a_worker_pid() -> None:
     ]) == ("cuda_oom", [5], [])
 
 
-def test_deepspeed_launcher_exit_and_rank_mapping_name_the_global_rank() -> None:
+def test_deepspeed_names_the_node_and_its_spawn_lines_the_rank() -> None:
     mapping = ("gpu-node-02: [2024-05-10 12:01:44,102] [INFO] [launch.py:163:main] "
                "global_rank_mapping=defaultdict(<class 'list'>, {'gpu-node-01': [0, 1, 2, 3, 4, "
                "5, 6, 7], 'gpu-node-02': [8, 9, 10, 11, 12, 13, 14, 15]})")
-    lines = [
-        "gpu-node-02: IndexError: list index out of range",
-        "gpu-node-01: gpu-node-01:51208:51877 [2] misc/socket.cc:538 NCCL WARN "
-        "socketProgressOpt: Call to recv from 10.0.3.12<40122> failed : Connection reset by peer",
-        "gpu-node-02: [2024-05-10 14:33:29,311] [ERROR] [launch.py:325:sigkill_handler] "
-        "['/usr/bin/python3', '-u', '-m', 'train_rm', '--local_rank=3', '--bf16'] exits with "
-        "return code = 1",
-    ]
-    assert _culprits([mapping, *lines]) == ("user_code", [11], ["gpu-node-02"])
-    # no mapping: the local rank is not a global one; the node is still known
-    assert _culprits(lines) == ("user_code", [], ["gpu-node-02"])
+    spawned = [f"gpu-node-02: [2024-05-10 12:01:44,200] [INFO] [launch.py:256:main] process "
+               f"{40200 + r} spawned with command: ['/usr/bin/python3', '-u', 'train.py', "
+               f"'--local_rank={r}', '--bf16']" for r in range(8)]
+    oom = ("gpu-node-02: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+           "GPU 3 has a total capacity of 79.15 GiB of which 1.2 GiB is free. Process 40203 has "
+           "77.9 GiB memory in use.")
+    # the exit line prints the launcher's last spawned command (`--local_rank=7`), whichever
+    # worker failed: it names the node only
+    exit_line = ("gpu-node-02: [2024-05-10 14:33:29,311] [ERROR] [launch.py:325:sigkill_handler] "
+                 "['/usr/bin/python3', '-u', 'train.py', '--local_rank=7', '--bf16'] exits with "
+                 "return code = 1")
+    reset = ("gpu-node-01: gpu-node-01:51208:51877 [2] misc/socket.cc:538 NCCL WARN "
+             "socketProgressOpt: Call to recv from 10.0.3.12<40122> failed : Connection reset by "
+             "peer")
+    assert _culprits([mapping, *spawned, oom, reset, exit_line]) == (
+        "cuda_oom", [11], ["gpu-node-02"])
+    assert _culprits(["gpu-node-02: IndexError: list index out of range", reset, mapping,
+                      exit_line]) == ("user_code", [], ["gpu-node-02"])
 
 
 def test_a_collectors_host_prefix_and_the_one_rank_with_that_fault_on_the_node() -> None:
