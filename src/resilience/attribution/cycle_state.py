@@ -88,6 +88,8 @@ class CycleState:
         local = rank is None and info.local_rank is not None
         if local:
             rank = info.local_rank
+        if rank is None and info.pid is not None:  # an NCCL `host:pid:tid` prefix
+            rank = self.ranks.rank_of_pid(info.pid, info.host)
         if rank is None and ("pid" in info.content or "Process " in info.content) \
                 and (pid := pid_of(info.content)) is not None:
             rank = self.ranks.rank_of_pid(pid, info.host)  # Ray's `(pid=1957, ...)`, an OOM's

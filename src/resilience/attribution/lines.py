@@ -49,7 +49,9 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
 PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b"
                          r"|\bProcess (\d{1,9}) has [\d.]{1,12} [KMGT]i?B memory in use")
 _INDENTED = re.compile(r"[ \t]{1,8}(?:\[|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:)")
-_RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]")
+# `[Rank 3]`, `[PG 0 Rank 3]`; Megatron's `AssertionError: Rank 15: found NaN ...`
+_RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]"
+                           r"|(?:Error|Exception): Rank (\d{1,6}): ")
 _HOST_IN_TEXT = re.compile(
     r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"
     r"|srun: error: (?P<h2>[\w.-]{1,80}): tasks? (?P<task>\d{1,6})"
@@ -159,7 +161,7 @@ def parse_line(line: str) -> LineInfo:
         else:
             break
     if rank is None and (m := _RANK_IN_TEXT.search(rest, 0, 300)):
-        rank = int(m.group(1))
+        rank = int(m.group(1) or m.group(2))
     hm = _HOST_IN_TEXT.search(rest, 0, 400)
     if hm:
         host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host

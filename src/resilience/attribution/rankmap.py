@@ -93,9 +93,11 @@ class RankMap:
         """The rank paired with `pid`, unless that rank is known to run on another host than
         `host` (pids repeat across nodes and containers)."""
         rank = self.pid_ranks.get(pid, -1)
+        known = self.rank_hosts.get(rank)
+        if rank < 0 and pid not in self.pid_ranks and self.nccl_comms:
+            rank, known = self.nccl_comms[max(self.nccl_comms)].get(pid, (-1, None))
         if rank < 0:
             return None
-        known = self.rank_hosts.get(rank)
         return None if host and known and known != host else rank
 
     def add(self, info: LineInfo, rank: int | None, local: bool) -> None:

@@ -422,3 +422,17 @@ def test_an_srun_task_range_counts_when_telling_tasks_from_ranks() -> None:
              "srun: error: gpu-k-14: task 0: Exited with exit code 1",
              "srun: error: gpu-k-15: tasks 4-7: Aborted (core dumped)"]
     assert _culprits(lines) == ("user_code", [0], ["gpu-k-14"])
+
+
+def test_nccl_prefixed_lines_of_two_ranks_stay_two_and_megatron_names_its_rank() -> None:
+    init = "NCCL INFO comm 0x55d1 rank {} nranks 64 cudaDev {} nvmlDev {} - Init COMPLETE"
+    warn = "enqueue.cc:1230 NCCL WARN Cuda failure 'uncorrectable NVLink error was detected'"
+    assert _culprits([
+        f"dgx-a100-05:1183224:1183400 [4] {init.format(28, 4, 4)}",
+        f"dgx-a100-05:1183225:1183401 [5] {init.format(29, 5, 5)}",
+        f"dgx-a100-05:1183224:1183500 [4] {warn}",
+        f"dgx-a100-05:1183225:1183501 [5] {warn}",
+    ]) == ("gpu_hardware", [28, 29], ["dgx-a100-05"])
+    v = analyze_lines(["AssertionError: Rank 15: found NaN in local grad norm in backward pass "
+                       "before data-parallel communication collective"])
+    assert (v.category.value, list(v.culprit_ranks)) == ("numerical", [15])
