@@ -60,7 +60,8 @@ class CycleState:
     truncated: bool = False
     from_marker: bool = False
     candidates: dict[Role, list[Candidate]] = field(default_factory=dict)
-    seen: set[tuple[int | None, str]] = field(default_factory=set)
+    # (rank, pid of a line without a rank, pattern) of the candidates kept
+    seen: set[tuple[int | None, int | None, str]] = field(default_factory=set)
     elastic: list[ElasticRoot] = field(default_factory=list)
     dropped: int = 0
     last_step: int | None = None
@@ -88,8 +89,6 @@ class CycleState:
         local = rank is None and info.local_rank is not None
         if local:
             rank = info.local_rank
-        if rank is None and info.pid is not None:  # an NCCL `host:pid:tid` prefix
-            rank = self.ranks.rank_of_pid(info.pid, info.host)
         if rank is None and ("pid" in info.content or "Process " in info.content) \
                 and (pid := pid_of(info.content)) is not None:
             rank = self.ranks.rank_of_pid(pid, info.host)  # Ray's `(pid=1957, ...)`, an OOM's
@@ -99,7 +98,10 @@ class CycleState:
         if pattern is None:
             self.add_progress(info.content, lineno)
             return
-        key = (rank, pattern.id)
+        # two ranks' NCCL lines without a rank prefix stay two: their pids tell them apart
+        # (`resolve` gives each the rank of its pid, from the tables of the whole stream)
+        pid = info.pid if rank is None else None
+        key = (rank, pid, pattern.id)
         bucket = self.candidates.setdefault(pattern.role, [])
         # A numerical fault after an earlier one that training got past, with a checkpoint
         # saved since (two attempts in one log): the spec's "checkpoint saved after the
@@ -111,7 +113,8 @@ class CycleState:
             # recurring; only the numerical case above replaces it (it can only RESTART).
             if first_line is None:
                 return
-            del bucket[next(i for i, c in enumerate(bucket) if (c.rank, c.pattern) == key)]
+            del bucket[next(i for i, c in enumerate(bucket)
+                            if (c.rank, c.pid, c.pattern) == key)]
         elif len(bucket) >= self.max_candidates:
             self.dropped += 1
             return
@@ -124,7 +127,7 @@ class CycleState:
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
-            task_rank=info.rank_is_task and rank == info.task, task=info.task,
+            task_rank=info.rank_is_task and rank == info.task, task=info.task, pid=pid,
         ))
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:

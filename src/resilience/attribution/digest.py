@@ -50,6 +50,7 @@ class Candidate(BaseModel):
     local_rank: bool = False  # `rank` is a local rank (torchrun's `[default3]:` prefix)
     task_rank: bool = False  # `rank` is an srun task id (see rankmap.py)
     task: int | None = None  # the line's srun task id (`3: ` of `srun -l`), if any
+    pid: int | None = None  # the NCCL `host:pid:tid` prefix's pid of a line without a rank
 
 
 class ElasticRoot(BaseModel):

@@ -31,7 +31,7 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
         rank = _global_rank(rank, c.node, digests, c.task)
-    pid = pid_of(c.text)
+    pid = c.pid if c.pid is not None else pid_of(c.text)
     if rank is None and pid is not None:
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
         found |= {e.rank for e in launcher_records(digests) if e.pid == pid and e.rank is not None}
