@@ -78,23 +78,7 @@ def _culprits(
         return (), ()  # a time limit or a preemption is the job's, not a rank's
     failed = {e.rank for e in launcher_records(digests) if e.rank is not None}
     if root.role is Role.CASCADE:
-        # a consequence names its reporter, not the faulty rank; but a network fault with
-        # nothing initiating anywhere is the link of a rank that reported it and died of it
-        if root.category is not Category.NETWORK or root.timeout:
-            return (), ()
-        if _BLAMES_PEER.search(root.text):  # the peer died: torchelastic's first failure
-            e = _first_failure(digests, set())
-            if e is None or e.source not in ("root_cause", "failure") or e.rank is None:
-                return (), ()
-            return (e.rank,), _nodes_of([e.rank], {e.host} if e.host else set(), pool, digests)
-        ranks = _network_reporters(root, pool, digests, failed)
-        first = _first_failure(digests, set())
-        if first is not None and first.source in ("root_cause", "failure") \
-                and first.rank is not None and first.rank not in ranks:
-            return (), ()  # torchelastic saw another rank fail first: the reporter's peer?
-        if not ranks:
-            return (), ()
-        return tuple(ranks), _nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
+        return _cascade_culprits(root, pool, digests, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
     if not ranks:
@@ -120,6 +104,28 @@ def _culprits(
                  and c.role is Role.INITIATING}
         nodes = hosts if len(hosts) == 1 else nodes
     return tuple(ranks), _nodes_of(ranks, nodes, pool, digests)
+
+
+def _cascade_culprits(root: Candidate, pool: list[tuple[int, Candidate]],
+                      digests: Sequence[NodeDigest],
+                      failed: set[int]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """A consequence names its reporter, not the faulty rank: no culprit. Except a network
+    fault with nothing initiating anywhere: the link of a rank that reported it and died of
+    it, or, when the reporter blames its peer, torchelastic's first failure."""
+    if root.category is not Category.NETWORK or root.timeout:
+        return (), ()
+    first = _first_failure(digests, set())
+    by_torchelastic = first is not None and first.source in ("root_cause", "failure") \
+        and first.rank is not None
+    if _BLAMES_PEER.search(root.text):  # the peer died
+        if first is None or not by_torchelastic or first.rank is None:
+            return (), ()
+        return (first.rank,), _nodes_of([first.rank], {first.host} if first.host else set(),
+                                        pool, digests)
+    ranks = _network_reporters(root, pool, digests, failed)
+    if not ranks or (by_torchelastic and first is not None and first.rank not in ranks):
+        return (), ()  # none, or torchelastic saw another rank fail first (the peer?)
+    return tuple(ranks), _nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
 
 
 # a reporter that says its peer went away (the peer's process died): not its own link
