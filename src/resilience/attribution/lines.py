@@ -49,8 +49,9 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
 PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b"
                          r"|\bProcess (\d{1,9}) has [\d.]{1,12} [KMGT]i?B memory in use")
 _INDENTED = re.compile(r"[ \t]{1,8}(?:\[|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:)")
-# `[Rank 3]`, `[PG 0 Rank 3]`; Megatron's `AssertionError: Rank 15: found NaN ...`
-_RANK_IN_TEXT = re.compile(r"\[(?:PG \S{1,40} )?[Rr]ank (\d{1,6})\]"
+# `[Rank 3]`, `[PG 0 Rank 3]`, `[PG 0 (default_pg) Rank 3]` (another PG's rank is a rank in a
+# sub-group, not the global one); Megatron's `AssertionError: Rank 15: found NaN ...`
+_RANK_IN_TEXT = re.compile(r"\[(?:PG 0(?: \([\w.-]{1,40}\))? )?[Rr]ank (\d{1,6})\]"
                            r"|(?:Error|Exception): Rank (\d{1,6}): ")
 _HOST_IN_TEXT = re.compile(
     r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"

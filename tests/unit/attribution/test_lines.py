@@ -39,3 +39,11 @@ def test_torchrun_tee_prefix_is_a_local_rank_and_an_inner_rank_prefix_wins() -> 
     assert (info.rank, info.local_rank) == (None, 5)
     info = parse_line("[default1]:[rank9]: ValueError: bad")
     assert (info.rank, info.local_rank, info.content) == (9, 1, "ValueError: bad")
+
+
+def test_another_process_groups_rank_is_not_a_global_rank() -> None:
+    assert parse_line("[E ProcessGroupNCCL.cpp:1316] [PG 2 Rank 6] Process group watchdog").rank \
+        is None
+    assert parse_line("[PG 0 (default_pg) Rank 2] Process group watchdog").rank == 2
+    info = parse_line("14: [PG 2 Rank 6] Process group watchdog thread terminated")
+    assert (info.rank, info.task, info.rank_is_task) == (14, 14, True)
