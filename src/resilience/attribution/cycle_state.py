@@ -89,9 +89,10 @@ class CycleState:
         local = rank is None and info.local_rank is not None
         if local:
             rank = info.local_rank
-        if rank is None and ("pid" in info.content or "Process " in info.content) \
-                and (pid := pid_of(info.content)) is not None:
-            rank = self.ranks.rank_of_pid(pid, info.host)  # Ray's `(pid=1957, ...)`, an OOM's
+        text_pid = pid_of(info.content) if rank is None and (
+            "pid" in info.content or "Process " in info.content) else None
+        if text_pid is not None:  # Ray's `(pid=1957, ...)`, an OOM's `Process 48210 has`
+            rank = self.ranks.rank_of_pid(text_pid, info.host)
         self.ranks.add(info, rank, local)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
@@ -100,7 +101,7 @@ class CycleState:
             return
         # two ranks' NCCL lines without a rank prefix stay two: their pids tell them apart
         # (`resolve` gives each the rank of its pid, from the tables of the whole stream)
-        pid = info.pid if rank is None else None
+        pid = (info.pid if info.pid is not None else text_pid) if rank is None else None
         key = (rank, pid, pattern.id)
         bucket = self.candidates.setdefault(pattern.role, [])
         # A numerical fault after an earlier one that training got past, with a checkpoint

@@ -90,14 +90,13 @@ class RankMap:
         return self.max_rank <= self.max_task or self.max_task < 0
 
     def rank_of_pid(self, pid: int, host: str | None) -> int | None:
-        """The rank paired with `pid`, unless that rank is known to run on another host than
-        `host` (pids repeat across nodes and containers)."""
+        """The rank paired with `pid` so far, unless that rank is known to run on another
+        host than `host` (pids repeat across nodes and containers). NCCL's communicators are
+        left to `final()`: the biggest seen so far may be a sub-group's."""
         rank = self.pid_ranks.get(pid, -1)
-        known = self.rank_hosts.get(rank)
-        if rank < 0 and pid not in self.pid_ranks and self.nccl_comms:
-            rank, known = self.nccl_comms[max(self.nccl_comms)].get(pid, (-1, None))
         if rank < 0:
             return None
+        known = self.rank_hosts.get(rank)
         return None if host and known and known != host else rank
 
     def add(self, info: LineInfo, rank: int | None, local: bool) -> None:

@@ -436,3 +436,13 @@ def test_nccl_prefixed_lines_of_two_ranks_stay_two_and_megatron_names_its_rank()
     v = analyze_lines(["AssertionError: Rank 15: found NaN in local grad norm in backward pass "
                        "before data-parallel communication collective"])
     assert (v.category.value, list(v.culprit_ranks)) == ("numerical", [15])
+
+
+def test_a_pid_takes_its_world_rank_even_when_a_sub_group_was_set_up_first() -> None:
+    comm = "NCCL INFO comm 0x55d1 rank {} nranks {} cudaDev 6 nvmlDev 6 - Init COMPLETE"
+    assert _culprits([
+        f"node-b:4242:4300 [6] {comm.format(2, 4)}",  # a tensor-parallel group of 4
+        "node-b: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+        "Process 4242 has 77.9 GiB memory in use.",
+        f"node-b:4242:4301 [6] {comm.format(14, 16)}",  # the world, set up later
+    ]) == ("cuda_oom", [14], ["node-b"])
