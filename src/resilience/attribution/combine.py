@@ -19,7 +19,7 @@ from .digest import STALE_AFTER, Candidate, NodeDigest
 from .explain import Root, build_verdict, no_root_verdict
 from .policy import Policy
 from .registry import Role
-from .resolve import resolve
+from .resolve import launcher_records, resolve
 from .verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY", "combine"]
@@ -32,10 +32,11 @@ def live_candidates(
 ) -> list[tuple[int, Candidate]]:
     """(digest index, candidate) for every non-stale candidate, nodes resolved."""
     out = []
+    records = launcher_records(digests)
     for i, d in enumerate(digests):
         for c in d.candidates:
             if d.progress_seq - c.progress_seq < STALE_AFTER:
-                out.append((i, resolve(c, d, digests, node_of_rank)))
+                out.append((i, resolve(c, d, digests, node_of_rank, records)))
     return out
 
 

@@ -28,9 +28,9 @@ def _ev(c: Candidate) -> Evidence:
     return Evidence(rank=c.rank, line=c.line, text=c.text)
 
 
-def _failing_ranks(pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest]) -> set[int]:
+def _failing_ranks(pool: list[tuple[int, Candidate]], records: Sequence[ElasticRoot]) -> set[int]:
     ranks = {c.rank for _, c in pool if c.rank is not None and c.role is not Role.NOISE}
-    ranks |= {e.rank for e in launcher_records(digests) if e.rank is not None}
+    ranks |= {e.rank for e in records if e.rank is not None}
     return ranks
 
 
@@ -72,13 +72,13 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
 
 def _culprits(
     root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
-    digests: Sequence[NodeDigest], kind: str,
+    digests: Sequence[NodeDigest], kind: str, records: Sequence[ElasticRoot],
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     if root.category is Category.SCHEDULER and kind != "node_failure":
         return (), ()  # a time limit or a preemption is the job's, not a rank's
-    failed = {e.rank for e in launcher_records(digests) if e.rank is not None}
+    failed = {e.rank for e in records if e.rank is not None}
     if root.role is Role.CASCADE:
-        return _cascade_culprits(root, pool, digests, failed)
+        return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
     if not ranks:
@@ -93,7 +93,7 @@ def _culprits(
         # ranks of one node that all saw its shared HCA fail: the culprits are those whose
         # process the launcher saw fail
         ranks = sorted(failed & set(ranks))
-    if not ranks and (e := _first_failure(digests, nodes)) is not None:
+    if not ranks and (e := _first_failure(records, nodes)) is not None:
         ranks = [e.rank] if e.rank is not None else []
         nodes |= {e.host} if e.host else set()
     if not ranks and root.category is Category.GPU_HARDWARE:
@@ -107,33 +107,35 @@ def _culprits(
 
 
 def _cascade_culprits(root: Candidate, pool: list[tuple[int, Candidate]],
-                      digests: Sequence[NodeDigest],
+                      digests: Sequence[NodeDigest], records: Sequence[ElasticRoot],
                       failed: set[int]) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """A consequence names its reporter, not the faulty rank: no culprit. Except a network
     fault with nothing initiating anywhere: the link of a rank that reported it and died of
     it, or, when the reporter blames its peer, torchelastic's first failure."""
     if root.category is not Category.NETWORK or root.timeout:
         return (), ()
-    first = _first_failure(digests, set())
-    by_torchelastic = first is not None and first.source in ("root_cause", "failure") \
+    first = _first_failure(records, set())
+    by_torchelastic = first is not None and first.source in _TORCHELASTIC \
         and first.rank is not None
     if _BLAMES_PEER.search(root.text):  # the peer died
         if first is None or not by_torchelastic or first.rank is None:
             return (), ()
         return (first.rank,), _nodes_of([first.rank], {first.host} if first.host else set(),
                                         pool, digests)
-    ranks = _network_reporters(root, pool, digests, failed)
+    ranks = _network_reporters(root, pool, records, failed)
     if not ranks or (by_torchelastic and first is not None and first.rank not in ranks):
         return (), ()  # none, or torchelastic saw another rank fail first (the peer?)
     return tuple(ranks), _nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
 
+
+_TORCHELASTIC = ("root_cause", "failure")  # record sources with a time order
 
 # a reporter that says its peer went away (the peer's process died): not its own link
 _BLAMES_PEER = re.compile(r"remote process exited|closed by (?:remote )?peer|reset by peer")
 
 
 def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
-                       digests: Sequence[NodeDigest], failed: set[int]) -> list[int]:
+                       records: Sequence[ElasticRoot], failed: set[int]) -> list[int]:
     """The rank(s) a launcher saw fail among those that reported a network fault: the root's
     own if it is one of them, else the only one (on the root's node, for a root line with a
     host but no rank)."""
@@ -142,8 +144,7 @@ def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
     if root.rank is not None and root.rank in reporters:
         return [root.rank]
     if not reporters and root.rank is None and root.node:
-        reporters = {e.rank for e in launcher_records(digests)
-                     if e.host == root.node and e.rank is not None}
+        reporters = {e.rank for e in records if e.host == root.node and e.rank is not None}
     return sorted(reporters) if len(reporters) == 1 else []
 
 
@@ -160,12 +161,12 @@ def _nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candi
     return tuple(sorted(found))
 
 
-def _first_failure(digests: Sequence[NodeDigest], nodes: set[str]) -> ElasticRoot | None:
+def _first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoot | None:
     """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
     failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn` or
     Ray saw end with an error (with an error code, when others died of a signal)."""
-    records = [e for e in launcher_records(digests) if not nodes or e.host in nodes]
-    elastic = [e for e in records if e.source in ("root_cause", "failure")]
+    records = [e for e in records if not nodes or e.host in nodes]
+    elastic = [e for e in records if e.source in _TORCHELASTIC]
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
@@ -207,10 +208,11 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     root_fp = fingerprint(r.category.value, r.text, r.pattern)
     same = [c for _, c in pool if c.pattern == r.pattern
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
-    failing = _failing_ranks(pool, digests)
+    records = launcher_records(digests)
+    failing = _failing_ranks(pool, records)
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id)
     action = policy.action_for(category, kind)
-    ranks, nodes = _culprits(r, same, pool, digests, kind)
+    ranks, nodes = _culprits(r, same, pool, digests, kind, records)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]
@@ -243,7 +245,7 @@ _LAUNCHER = {"root_cause": "torchelastic", "failure": "torchelastic", "srun": "s
 
 def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
     """Nothing matched: `unknown`, with a launcher's first failure as culprit if known."""
-    e = _first_failure(digests, set())
+    e = _first_failure(launcher_records(digests), set())
     action = policy.action_for(Category.UNKNOWN)
     lines = sum(d.lines for d in digests)
     if e is None:

@@ -26,15 +26,16 @@ __all__ = ["launcher_records", "resolve"]
 
 
 def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
-            node_of_rank: Mapping[int, str]) -> Candidate:
-    """`c` (from digest `d`) with its global rank and its node filled in where known."""
+            node_of_rank: Mapping[int, str], records: Sequence[ElasticRoot]) -> Candidate:
+    """`c` (from digest `d`) with its global rank and its node filled in where known;
+    `records` is `launcher_records(digests)`."""
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
         rank = _global_rank(rank, c.node, digests, c.task)
     pid = c.pid if c.pid is not None else pid_of(c.text)
     if rank is None and pid is not None:
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
-        found |= {e.rank for e in launcher_records(digests) if e.pid == pid and e.rank is not None}
+        found |= {e.rank for e in records if e.pid == pid and e.rank is not None}
         rank = next(iter(found)) if len(found) == 1 and -1 not in found else None
         if rank is not None and c.node and _host_of(rank, digests, node_of_rank) not in (
                 None, c.node):
@@ -64,19 +65,19 @@ def _only(hosts: set[str]) -> str | None:
 
 
 def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
-    """Every digest's launcher failure records, a local rank turned into a global one where a
-    launcher's rank mapping (`host_ranks`) or a log of one node says which."""
+    """Every digest's launcher failure records, each with its global rank where it names
+    only a local rank (a launcher's rank mapping, or a log of one node, says which) or only a
+    pid (a Ray worker: the pid's rank). Computed once per decision."""
     out = []
     for d in digests:
         for e in d.elastic_roots:
-            if e.rank is None and e.local_rank is not None \
-                    and (rank := _global_rank(e.local_rank, e.host, digests)) is not None:
-                e = e.model_copy(update={"rank": rank})
-            elif e.rank is None and e.pid is not None and e.source == "ray":
+            rank = e.rank
+            if rank is None and e.local_rank is not None:
+                rank = _global_rank(e.local_rank, e.host, digests)
+            if rank is None and e.pid is not None:
                 found = {d2.pid_ranks[e.pid] for d2 in digests if e.pid in d2.pid_ranks}
-                if len(found) == 1 and -1 not in found:
-                    e = e.model_copy(update={"rank": found.pop()})
-            out.append(e)
+                rank = found.pop() if len(found) == 1 and -1 not in found else None
+            out.append(e if rank == e.rank else e.model_copy(update={"rank": rank}))
     return out
 
 
