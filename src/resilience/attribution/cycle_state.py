@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .lines import LineInfo, pid_of
+from .lines import LineInfo, kubectl_pod, pid_of
 from .markers import parse_progress
 from .progress import Stretch
 from .rankmap import RankMap
@@ -21,33 +20,6 @@ _MAX_TEXT = 4096
 _MAX_ROOT_CAUSES = 4  # torchelastic `Root Cause` entries kept per cycle
 _MAX_EXITS = 32  # other launcher failure records kept per source and cycle
 _MAX_RECORD_TEXT = 1024
-# a shell command line `$ kubectl logs [options] <pod>` (not prose that mentions kubectl)
-_KUBECTL_LOGS = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl logs ([^|;&]{0,400})")
-_KUBECTL_VALUE_OPTIONS = frozenset({
-    "-n", "--namespace", "-c", "--container", "--tail", "--since", "--since-time",
-    "--limit-bytes", "--max-log-requests", "--pod-running-timeout", "--context",
-    "--kubeconfig", "--cluster", "--user", "-s", "--server"})
-_POD = re.compile(r"(?:pods?/)?([a-z0-9][a-z0-9.-]{0,252})")
-
-
-def kubectl_pod(content: str) -> str | None:
-    """The pod of a pasted `kubectl logs` command line, if it names exactly one."""
-    m = _KUBECTL_LOGS.match(content.strip())
-    if m is None:
-        return None
-    tokens = iter(m.group(1).split())
-    for token in tokens:
-        if token in ("-l", "--selector") or token.startswith(("-l=", "--selector=")):
-            return None  # a selection of pods
-        if token.startswith("-"):
-            if token in _KUBECTL_VALUE_OPTIONS:
-                next(tokens, None)
-            continue
-        pod = _POD.fullmatch(token)
-        return pod.group(1) if pod else None
-    return None
-
-
 @dataclass
 class CycleState:
     """What one stream said so far about one cycle."""

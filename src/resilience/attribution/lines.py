@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "parse_line", "pid_of"]
+__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "kubectl_pod", "parse_line", "pid_of"]
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -171,3 +171,30 @@ def parse_line(line: str) -> LineInfo:
     if rank is None and local is None and task is not None:
         return LineInfo(task, host, ts, level, rest, pid, local, task, True)
     return LineInfo(rank, host, ts, level, rest, pid, local, task)
+
+
+# a shell command line `$ kubectl logs [options] <pod>` (not prose that mentions kubectl)
+_KUBECTL_LOGS = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl logs ([^|;&]{0,400})")
+_KUBECTL_VALUE_OPTIONS = frozenset({
+    "-n", "--namespace", "-c", "--container", "--tail", "--since", "--since-time",
+    "--limit-bytes", "--max-log-requests", "--pod-running-timeout", "--context",
+    "--kubeconfig", "--cluster", "--user", "-s", "--server"})
+_POD = re.compile(r"(?:pods?/)?([a-z0-9][a-z0-9.-]{0,252})")
+
+
+def kubectl_pod(content: str) -> str | None:
+    """The pod of a pasted `kubectl logs` command line, if it names exactly one."""
+    m = _KUBECTL_LOGS.match(content.strip())
+    if m is None:
+        return None
+    tokens = iter(m.group(1).split())
+    for token in tokens:
+        if token in ("-l", "--selector") or token.startswith(("-l=", "--selector=")):
+            return None  # a selection of pods
+        if token.startswith("-"):
+            if token in _KUBECTL_VALUE_OPTIONS:
+                next(tokens, None)
+            continue
+        pod = _POD.fullmatch(token)
+        return pod.group(1) if pod else None
+    return None
