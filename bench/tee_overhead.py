@@ -7,15 +7,17 @@ line, and times itself: `--workers write` (ready bytes, one write + flush per li
 the hardest case for the launcher), `print` (`print(line, flush=True)`), `logging`
 (`logging.info` through a `StreamHandler` on stdout, which flushes every record). Its output goes
 through the launcher's real path: `LogPump` (per-rank file + `[rank0]:` console tee, the console
-here is /dev/null) and, with the engine on, `NodeAnalysis` (queue per chunk; the drain thread
-scans). Engine on and off alternate, `--runs` pairs, medians reported. Per mix it prints:
+here is /dev/null) and, with the engine on, `NodeAnalysis` (one write per chunk to the analysis
+process, which scans; started once per mix, a cycle per run, like ftrun's). Engine on and off
+alternate, `--runs` pairs, medians reported. Per mix it prints:
 
 * worker ns/line on vs off and the overhead (target: < 5 %): the cost the engine adds to the
   worker's logging;
-* launcher CPU ns/line on vs off (pump + scan threads of this process): what the engine costs
-  in CPU even when it is off the worker's path;
-* the failure-time scan: how long `digests_json()` takes once the worker is done (the backlog
-  the drain left), and whether the digest counted every line (it must);
+* launcher CPU ns/line on vs off (the pump threads of this process) and the analysis process's
+  CPU ns/line: what the engine costs in CPU even when it is off the worker's path;
+* the failure-time answer: how long `digests_json()` takes once the worker is done (the
+  backlog the analysis process had left), whether the digest counted every line (it must), and
+  in how many runs it fell behind so far that old output was dropped unscanned;
 * a reference without any tee: the worker writing to a file directly (what torchrun's
   redirects do).
 
@@ -23,7 +25,8 @@ Mixes: `mix` = lines of the generated multi-rank log of `rules_throughput.py` (M
 iteration lines, NCCL INFO, warnings, data-loader INFO, a few errors); `steps` = short step /
 loss lines (every line a progress line); `megatron` = long Megatron iteration lines;
 `quiet` = lines with no keyword. This is a shared 2-core machine: the worker and the launcher
-each get their own cores (pinned, see `_pin_worker`); compare numbers of one run only.
+each get their own cores (pinned, see `_pin_worker`; the analysis process shares the
+launcher's); compare numbers of one run only.
 """
 
 from __future__ import annotations
@@ -118,12 +121,21 @@ def _busy_loop() -> subprocess.Popen[bytes]:
                             preexec_fn=lambda: os.sched_setaffinity(0, _CPUS[1:] or _CPUS))
 
 
-def _run(src: Path, tmp: Path, engine: bool, mode: str) -> dict[str, float]:
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(src: Path, tmp: Path, analysis: NodeAnalysis | None, run: int,
+         mode: str) -> dict[str, float]:
     result = tmp / "worker.time"
-    analysis = NodeAnalysis("bench-host") if engine else None
+    scanner = 0.0
     if analysis is not None:
-        analysis.start()
-        analysis.start_cycle(0, range(1))
+        analysis.start_cycle(run, range(1))
+        analysis.digests_json()  # the analysis process is up and idle
+        scanner = _proc_cpu(analysis.pid)
     with open(os.devnull, "wb") as null:
         cpu0 = _cpu()
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(src), str(result), mode],
@@ -141,11 +153,11 @@ def _run(src: Path, tmp: Path, engine: bool, mode: str) -> dict[str, float]:
             digests = analysis.digests_json()
             lines = sum(int(d.split('"lines":')[1].split(",")[0]) for d in digests)
             dropped = sum('"truncated":true' in d for d in digests)
-            analysis.close()
+            scanner = _proc_cpu(analysis.pid) - scanner
         final = time.perf_counter() - t0
     (tmp / "rank0.log").unlink()
     return {"worker": float(result.read_text()), "cpu": cpu1 - cpu0, "final": final,
-            "lines": lines, "dropped": dropped}
+            "lines": lines, "dropped": dropped, "scanner": scanner}
 
 
 def _direct(src: Path, tmp: Path, mode: str) -> float:
@@ -165,9 +177,15 @@ def bench_mix(mix: str, mode: str, n: int, runs: int, tmp: Path) -> list[str]:
     n = len(lines)
     on: list[dict[str, float]] = []
     off: list[dict[str, float]] = []
-    for i in range(runs):
-        for engine in ((True, False) if i % 2 else (False, True)):
-            (on if engine else off).append(_run(src, tmp, engine, mode))
+    analysis = NodeAnalysis("bench-host")  # started once, like ftrun's: a cycle per run
+    analysis.start()
+    try:
+        for i in range(runs):
+            for engine in ((True, False) if i % 2 else (False, True)):
+                (on if engine else off).append(
+                    _run(src, tmp, analysis if engine else None, i, mode))
+    finally:
+        analysis.close()
     direct = statistics.median(_direct(src, tmp, mode) for _ in range(runs))
 
     def med(rs: list[dict[str, float]], key: str) -> float:
@@ -187,8 +205,9 @@ def bench_mix(mix: str, mode: str, n: int, runs: int, tmp: Path) -> list[str]:
                    for a, b in zip(on, off, strict=True))
         + ")",
         f"  launcher CPU, engine off     {med(off, 'cpu') * ns:7.0f} ns/line",
-        f"  launcher CPU, engine on      {med(on, 'cpu') * ns:7.0f} ns/line",
-        f"  failure-time scan (backlog)  {med(on, 'final') * 1e3:7.1f} ms median, "
+        f"  launcher CPU, engine on      {med(on, 'cpu') * ns:7.0f} ns/line   (+ the analysis "
+        f"process: {med(on, 'scanner') * ns:.0f} ns/line)",
+        f"  failure-time answer (digest){med(on, 'final') * 1e3:7.1f} ms median, "
         f"{max(r['final'] for r in on) * 1e3:.1f} ms max; digest counted "
         f"{'every line' if counted == {n} else f'{sorted(counted)} of {n} lines'}; "
         f"unscanned output dropped in {sum(r['dropped'] > 0 for r in on)} of {runs} runs",
@@ -209,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     if _PIN:
         os.sched_setaffinity(0, _CPUS[1:])
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load "
-          f"{os.getloadavg()[0]:.2f}; worker pinned to cpu {_CPUS[0]}, launcher to "
+          f"{os.getloadavg()[0]:.2f}; worker pinned to cpu {_CPUS[0]}, launcher and analysis "
+          f"process to "
           f"{_CPUS[1:] if _PIN else 'the same'}")
     busy = _busy_loop() if args.contend else None
     if busy is not None:

@@ -6,6 +6,7 @@ A module of its own (not conftest) because every test folder has a conftest and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sys
@@ -33,6 +34,15 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def children(pid: int) -> list[int]:
+    """The live children of `pid` (all its threads'), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def read_pids(pid_dir: Path) -> list[int]:

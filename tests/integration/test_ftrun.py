@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from launch_helpers import FTRUN, TRAIN, alive, events, read_pids, wait_for
+from launch_helpers import FTRUN, TRAIN, alive, children, events, read_pids, wait_for
 
 
 def test_restarts_once_and_succeeds(run_ftrun, tmp_path: Path) -> None:
@@ -103,22 +103,28 @@ def _start_hanging(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
 
 
 def test_sigterm_is_forwarded_and_exit_code_is_143(tmp_path: Path) -> None:
-    proc, pid_dir = _start_hanging(tmp_path)
+    proc, _ = _start_hanging(tmp_path)
     try:
+        pids = children(proc.pid)  # the workers and the log analysis process
+        assert len(pids) == 3, pids
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM, err
         assert "ftrun received SIGTERM" in err
-        wait_for(lambda: not any(alive(p) for p in read_pids(pid_dir)), 10, "workers to exit")
+        wait_for(lambda: not any(alive(p) for p in pids), 10, "workers and helpers to exit")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_sigkill_of_ftrun_leaves_no_orphans(tmp_path: Path) -> None:
-    """torchrun leaves its workers running when it is SIGKILLed; ftrun's die with it."""
+    """torchrun leaves its workers running when it is SIGKILLed; ftrun's die with it, and so
+    does its log analysis process."""
     proc, pid_dir = _start_hanging(tmp_path)
     pids = read_pids(pid_dir)
+    helpers = [p for p in children(proc.pid) if p not in pids]
+    assert helpers, "the log analysis process"
+    pids += helpers
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     try:

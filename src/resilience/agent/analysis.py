@@ -1,158 +1,264 @@
 """Streaming attribution on the agent: worker output is analysed as it is written, so the
 node's digests are ready the moment a worker dies.
 
-The pumps only queue their chunks (`Analyzer.queue_bytes`, an append); one drain thread per
-node scans them in slices of `SLICE` bytes, every `INTERVAL` s or as soon as a stream has
-`WAKE_BYTES` waiting. So the scan is never on a pump's path; at failure time
-`digests_json()` scans only what the drain has not reached yet. The drain runs at the
-launcher's own priority: a lower one (we tried nice 19) lets the kernel deschedule it while it
-holds the GIL and the analyser's lock, and then the pumps and the agent wait on it (measured:
-worker logging 3x slower and digests 1-2 s late on a busy CPU).
+The scan runs in a process of its own (`resilience.attribution.pipe`), started once per
+``ftrun``; the pumps write their chunks to its stdin, and at failure time `digests_json()`
+asks it for the digests. The launcher's part per chunk is one non-blocking write: the scan
+never competes with the pumps for the launcher's GIL or CPU time. (Measured with
+bench/tee_overhead.py, Megatron lines written flat out: a drain thread in the launcher cost the
+worker +20-25 %, even standing back whenever a pump found its pipe nearly full; the pump alone
+writing to a pipe costs about +5 %.)
+
+A pump never waits for the analysis: when the pipe to it is full (it is behind), chunks wait
+in a queue of at most `MAX_QUEUED` bytes, oldest dropped first and counted, so the analysis
+knows it saw a window only. `digests_json()` sends what is queued (waiting, with a deadline),
+so the answer covers everything the workers wrote before it.
 
 One analyser per (rank, stream): stdout and stderr are pumped by two threads, so their lines
 reach us in no reliable order across streams. Within one stream the order is the worker's own;
 the engine's "error followed by progress is stale" rule must only see that order (fed across
 streams, a traceback could arrive before the step lines printed just before it, and the STOP
-would turn into RESTART). A pump is bound to its cycle's analysers when it starts (`bind`), so
-a pump that outlives its cycle never feeds the next one's.
+would turn into RESTART). A pump is bound to its cycle when it starts (`bind`), so a pump
+that outlives its cycle never feeds the next one's analysers.
+
+If the analysis process dies or does not answer within `ANSWER_TIMEOUT`, that is said once on
+stderr and the failure record goes without digests (the leader's verdict then rests on the
+other nodes, or on its safe default); the next cycle starts a fresh process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import select
+import subprocess
 import sys
 import threading
 import time
+from collections import deque
 
 from resilience.agent.logs import LineHook
-from resilience.attribution import Analyzer
+from resilience.attribution.pipe import CYCLE, DATA, DIGEST, HEADER, REPLY
 
-__all__ = ["NodeAnalysis", "backoff"]
+__all__ = ["ANSWER_TIMEOUT", "MAX_QUEUED", "NodeAnalysis"]
 
-INTERVAL = 0.05  # s between drains when output is slow
-WAKE_BYTES = 1 << 20  # a stream with this much waiting wakes the drain at once
-SLICE = 1 << 14  # bytes scanned at a time (~0.2-0.5 ms); the GIL is handed back between slices
-MAX_PENDING = 4 << 20  # per stream; beyond it the oldest unscanned output is dropped (counted)
-SWITCH_INTERVAL = 0.0005  # s, this process's GIL switch interval while started (see start)
-# A pump that reads this much at once found its pipe (256 KiB) three-quarters full: its worker
-# logs faster than the pump keeps up with (the pump aims at half) and is about to block. Then
-# the drain stands back for BACKOFF s between slices: the pumps need the launcher's CPU and
-# the GIL more than it does. It falls behind; past MAX_PENDING the oldest unscanned output is
-# dropped (counted, the digest says `truncated`) and the rest is scanned at failure time.
-# Measured (bench/tee_overhead.py, Megatron lines, worker writing flat out): worker +68 %
-# without this, +20-33 % with it. Relative to LogPump's 256 KiB pipe: where enlarging the pipe
-# fails (64 KiB, or 8 KiB past pipe-user-pages-soft) no chunk is this big and the drain never
-# stands back (known limit).
-PRESSURE_BYTES = 3 << 16
-BACKOFF = 0.002
-
-
-def backoff(now: float, pressed_at: float) -> float:
-    """Seconds the drain sleeps after a slice: 0 (only handing the GIL over), or BACKOFF
-    while a pump found its pipe full within the last BACKOFF s."""
-    return BACKOFF if now - pressed_at < BACKOFF else 0.0
+MAX_QUEUED = 4 << 20  # bytes waiting for a full pipe at most; older chunks are dropped
+PIPE_SIZE = 1 << 20  # asked for the pipe to the analysis (Linux; best effort)
+ANSWER_TIMEOUT = 5.0  # s for the analysis to take what is queued and answer with the digests
+_Key = tuple[int, bool]  # (rank, stderr)
 
 
 class NodeAnalysis:
     def __init__(self, host: str) -> None:
         self._host = host
-        # Compile the pattern registry now, not at the first error line (the failure).
-        warm = Analyzer(rank=0)
-        warm.feed("RuntimeError: warm-up")
-        warm.digest()
-        self._lock = threading.Lock()
-        self._analyzers: dict[tuple[int, bool], Analyzer] = {}
-        self._wake = threading.Event()
-        self._closed = False
-        self._failed = False
-        self._thread: threading.Thread | None = None
-        self._saved_interval: float | None = None
-        self._pressure = -1.0  # monotonic time of the last nearly-full pipe read
+        self._lock = threading.Lock()  # the pipe's write side: frames must not interleave
+        self._ask = threading.Lock()  # one request-answer at a time
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._cycle = -1
+        self._ranks: frozenset[int] = frozenset()
+        self._rest = b""  # the unwritten end of a frame the pipe took only part of
+        self._queue: deque[tuple[_Key, bytes]] = deque()
+        self._queued = 0
+        self._dropped: dict[_Key, tuple[int, int]] = {}  # bytes, lines dropped before the next
+        self._down = ""  # why the current process cannot be used ("" while it can)
 
+    # ---- life ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the drain thread. A pump waiting for the GIL then gets it within
-        SWITCH_INTERVAL (default 5 ms) even while the drain scans: the drain falls behind
-        (and drops old unscanned output past MAX_PENDING) rather than the pumps, which would
-        block the workers. `close()` restores the interval."""
-        self._saved_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
-        self._thread = threading.Thread(target=self._drain, name="resilience-analysis",
-                                        daemon=True)
-        self._thread.start()
+        """Start the analysis process (its imports overlap with the rendezvous)."""
+        with self._lock:
+            self._spawn()
 
     def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._saved_interval is not None:
-            sys.setswitchinterval(self._saved_interval)
-            self._saved_interval = None
-
-    def start_cycle(self, cycle: int, ranks: range) -> None:
+        """Close its stdin and wait for it to exit (it is killed after 5 s)."""
         with self._lock:
-            self._analyzers = {
-                (r, err): Analyzer(rank=r, node=self._host, cycle_id=cycle, batch_lines=None,
-                                   max_pending=MAX_PENDING)
-                for r in ranks
-                for err in (False, True)
-            }
+            self._stop()
 
     @property
-    def pressed(self) -> bool:
-        """Whether a pump found its pipe nearly full within the last BACKOFF s (the drain
-        stands back)."""
-        return backoff(time.monotonic(), self._pressure) > 0
+    def pid(self) -> int:
+        """The analysis process's pid (-1 when none runs)."""
+        return self._proc.pid if self._proc is not None else -1
+
+    def _spawn(self) -> None:
+        self._rest, self._down = b"", ""
+        self._queue.clear()
+        self._queued = 0
+        self._dropped.clear()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "resilience.attribution.pipe", self._host,
+                 str(os.getpid())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:  # out of processes or memory: the job runs on without
+            self._fail(f"could not start ({exc.strerror})")
+            return
+        assert self._proc.stdin is not None
+        fd = self._proc.stdin.fileno()
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        os.set_blocking(fd, False)
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _fail(self, why: str) -> None:
+        """The process cannot be used for the rest of this cycle (caller holds the lock): say
+        so once, and kill it."""
+        if not self._down:
+            self._down = why
+            sys.stderr.write(f"[resilience] warning: log analysis {why}; failure records go "
+                             "without digests until the next cycle starts a new one\n")
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+
+    # ---- input ---------------------------------------------------------------------------
+    def start_cycle(self, cycle: int, ranks: range) -> None:
+        with self._lock:
+            if self._proc is None or self._down:
+                self._stop()
+                self._spawn()
+            self._cycle, self._ranks = cycle, frozenset(ranks)
+            self._queue.clear()  # the last cycle's output: its digests were taken or are moot
+            self._queued = 0
+            self._dropped.clear()
+            self._send_all(CYCLE, cycle, json.dumps(list(ranks)).encode(),
+                           deadline=time.monotonic() + ANSWER_TIMEOUT)
 
     def bind(self, rank: int) -> LineHook | None:
         """The hook for the pumps of `rank`'s worker in the current cycle."""
         with self._lock:
-            streams = {err: self._analyzers.get((rank, err)) for err in (False, True)}
-        if streams[False] is None and streams[True] is None:
-            return None
+            if rank not in self._ranks:
+                return None
+            cycle = self._cycle
 
         def hook(_rank: int, is_err: bool, data: bytes) -> None:
-            analyzer = streams[is_err]
-            if len(data) >= PRESSURE_BYTES:
-                self._pressure = time.monotonic()
-            if analyzer is not None and analyzer.queue_bytes(data) >= WAKE_BYTES:
-                self._wake.set()
+            with self._lock:
+                if cycle == self._cycle and not self._down:
+                    self._put((rank, is_err), data)
 
         return hook
 
-    @property
-    def pending_bytes(self) -> int:
-        """Output queued and not scanned yet (what the drain has still to do)."""
-        return sum(a.pending_bytes for a in list(self._analyzers.values()))
+    def _put(self, key: _Key, data: bytes) -> None:
+        """Write a chunk now if the pipe takes it, or queue it (caller holds the lock)."""
+        if self._flush() and self._write(key, data):
+            return
+        self._queue.append((key, data))
+        self._queued += len(data)
+        while self._queued > MAX_QUEUED:
+            old_key, old = self._queue.popleft()
+            self._queued -= len(old)
+            nbytes, nlines = self._dropped.get(old_key, (0, 0))
+            self._dropped[old_key] = (nbytes + len(old), nlines + old.count(b"\n"))
 
-    def digests_json(self) -> list[str]:
-        with self._lock:
-            entries = list(self._analyzers.values())
-        return [analyzer.digest().to_json() for analyzer in entries]
-
-    def _drain(self) -> None:
-        while not self._closed and not self._failed:
-            self._wake.wait(INTERVAL)
-            self._wake.clear()
-            with self._lock:
-                entries = list(self._analyzers.values())
-            busy = True
-            while busy and not self._closed and not self._failed:
-                busy = False
-                for analyzer in entries:
-                    if analyzer.pending_bytes:
-                        busy = self._drain_one(analyzer) or busy
-                        # let a pump that waits for the GIL have it now; stand back while
-                        # a pump is behind
-                        time.sleep(backoff(time.monotonic(), self._pressure))
-
-    def _drain_one(self, analyzer: Analyzer) -> bool:
-        """Scan one slice; True if more is pending. A failing scan (a bug) is reported once
-        and the rest of that stream is scanned at failure time by `digests_json`."""
-        try:
-            return analyzer.drain(SLICE) > 0
-        except Exception as exc:  # the logs and the job go on without the background scan
-            if not self._failed:
-                self._failed = True
-                sys.stderr.write(f"[resilience] warning: background log analysis failed "
-                                 f"({exc!r}); digests are scanned at failure time instead\n")
+    def _flush(self) -> bool:
+        """Write what waits, in order, as far as the pipe takes it; True if nothing waits."""
+        if self._rest and not self._write_rest():
             return False
+        while self._queue:
+            key, data = self._queue[0]
+            if not self._write(key, data):
+                return False
+            self._queue.popleft()
+            self._queued -= len(data)
+        return not self._rest  # the last frame may have gone in part
+
+    def _write(self, key: _Key, data: bytes) -> bool:
+        """One DATA frame, without blocking. False if the pipe took none of it; a part taken
+        leaves the rest in `_rest` (written before anything else) and counts as written."""
+        if self._rest:
+            return False
+        nbytes, nlines = self._dropped.get(key, (0, 0))
+        head = HEADER.pack(DATA, key[1], key[0], len(data), nbytes, nlines)
+        try:
+            n = os.writev(self._fd(), (head, data))
+        except BlockingIOError:
+            return False
+        except OSError as exc:  # the process died: EPIPE
+            self._fail(f"stopped ({exc.strerror})")
+            return True
+        self._dropped.pop(key, None)
+        if n < len(head) + len(data):
+            self._rest = (head + data)[n:]
+        return True
+
+    def _write_rest(self) -> bool:
+        try:
+            n = os.write(self._fd(), self._rest)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self._fail(f"stopped ({exc.strerror})")
+            self._rest = b""
+            return True
+        self._rest = self._rest[n:]
+        return not self._rest
+
+    def _send_all(self, kind: int, number: int, payload: bytes, deadline: float) -> bool:
+        """Flush what waits and write one more frame (`number` in the rank field), waiting
+        for the pipe up to `deadline` (caller holds the lock). False if the process is down or
+        did not take it in time."""
+        frame_sent = False
+        while not self._down:
+            if self._flush():
+                if frame_sent:
+                    return True
+                head = HEADER.pack(kind, 0, number, len(payload), 0, 0)
+                head = HEADER.pack(kind, 0, number, len(payload), 0, 0)
+                self._rest, frame_sent = head + payload, True
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self._fd()], [], left)[1]:
+                self._fail(f"took no input for {ANSWER_TIMEOUT:.0f} s")
+        return False
+
+    def _fd(self) -> int:
+        assert self._proc is not None and self._proc.stdin is not None
+        return self._proc.stdin.fileno()
+
+    # ---- output --------------------------------------------------------------------------
+    def digests_json(self) -> list[str]:
+        """The digests of the current cycle's streams, covering all output pumped so far."""
+        with self._ask:
+            deadline = time.monotonic() + ANSWER_TIMEOUT
+            with self._lock:
+                for key in self._dropped:  # a gap at a stream's end: an empty chunk reports it
+                    self._queue.append((key, b""))
+                if self._proc is None or not self._send_all(DIGEST, 0, b"", deadline):
+                    return []
+                assert self._proc.stdout is not None
+                out = self._proc.stdout.fileno()
+            head = _read(out, REPLY.size, deadline)
+            body = _read(out, REPLY.unpack(head)[0], deadline) if head is not None else None
+            if body is None:
+                with self._lock:
+                    self._fail(f"gave no digests within {ANSWER_TIMEOUT:.0f} s")
+                return []
+            return body.decode().splitlines()
+
+
+def _read(fd: int, n: int, deadline: float) -> bytes | None:
+    """Exactly `n` bytes from `fd` by `deadline`; None at its end or past the deadline."""
+    parts: list[bytes] = []
+    while n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        part = os.read(fd, n)
+        if not part:
+            return None
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)

@@ -7,10 +7,12 @@ paid only for the few lines that mention an error, a cycle marker or progress.
 * `feed_line_bytes(line)` / `feed(text)`: one line; every `batch_lines` lines the batch is
   scanned on the caller's thread (`batch_lines=None`: never, a drain does it).
 * `feed_bytes(chunk)`: raw bytes that may split lines anywhere; scanned now.
-* `queue_bytes(chunk)`: raw bytes, never scanned on the caller's thread: the launcher's pump
-  hands its chunks over with this and a drain thread calls `drain()`; the pump's cost is an
-  append per chunk. Past `max_pending` unscanned bytes the oldest are dropped (counted), so a
-  drain that falls behind never blocks the pump nor grows memory.
+* `queue_bytes(chunk)`: raw bytes, never scanned on the caller's thread: a feeder that must
+  not wait hands its chunks over with this and another thread calls `drain()`; the feeder's
+  cost is an append per chunk. Past `max_pending` unscanned bytes the oldest are dropped
+  (counted), so a drain that falls behind never blocks the feeder nor grows memory. (ftrun's
+  pumps feed a separate process instead, `resilience.attribution.pipe`, with `feed_bytes`.)
+* `skip(nbytes, nlines)`: output a feeder had to drop, counted as a gap.
 * `drain(max_bytes)` / `flush()`: scan some / all of what is pending.
 
 Memory is bounded: the inbox, at most `max_candidates` candidates per role and cycle, and the
@@ -109,6 +111,12 @@ class Analyzer:
             with self._lock:
                 self._collect_lines()
         return self._inbox.put(data)
+
+    def skip(self, nbytes: int, nlines: int) -> None:
+        """Output lost before it reached us (a feeder that dropped it): counted in the line
+        numbers, and the digest says it saw a window only. Call it between scans (nothing
+        pending), before the chunk that follows the gap."""
+        self._inbox.skip(nbytes, nlines)
 
     def drain(self, max_bytes: int) -> int:
         """Scan about `max_bytes` of pending input (whole chunks, at least one); returns the

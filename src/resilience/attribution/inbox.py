@@ -49,6 +49,13 @@ class Inbox:
                 self._dropped_lines += old.count(b"\n")
             return self._bytes
 
+    def skip(self, nbytes: int, nlines: int) -> None:
+        """Output dropped before it got here (`nlines` lines in `nbytes` bytes): reported with
+        the next `take`, as a gap before its data (so call it when nothing is pending)."""
+        with self._lock:
+            self._dropped_bytes += nbytes
+            self._dropped_lines += nlines
+
     def take(self, max_bytes: int | None = None) -> Taken | None:
         """The oldest pending bytes, joined: all of them, or whole chunks up to `max_bytes`,
         or the head of a bigger first chunk (cut after its last newline within `max_bytes`).

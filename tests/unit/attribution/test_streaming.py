@@ -3,15 +3,12 @@ and chunk sizes, and safe from two pump threads at once."""
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from resilience.agent.analysis import BACKOFF, PRESSURE_BYTES, NodeAnalysis, backoff
-from resilience.attribution import Analyzer, NodeDigest, read_digests
+from resilience.attribution import Analyzer, read_digests
 
 from .conftest import CORPUS
 
@@ -105,26 +102,6 @@ def test_a_full_inbox_drops_the_oldest_output_and_says_so() -> None:
     assert d.candidates == ()
 
 
-def test_node_analysis_scans_in_the_background() -> None:
-    analysis = NodeAnalysis("host-a")
-    analysis.start()
-    try:
-        analysis.start_cycle(4, range(8, 10))
-        hook = analysis.bind(9)
-        assert hook is not None and analysis.bind(3) is None
-        hook(9, True, b"step 1\n" * 1000 + b"KeyError: 'label'\n")
-        deadline = time.monotonic() + 30
-        while analysis.pending_bytes and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert analysis.pending_bytes == 0  # the drain thread scanned it, nobody asked
-        digests = [NodeDigest.model_validate_json(j) for j in analysis.digests_json()]
-    finally:
-        analysis.close()
-    (d,) = [d for d in digests if d.candidates]
-    assert (d.rank, d.node, d.cycle_id, d.lines) == (9, "host-a", 4, 1001)
-    assert d.candidates[0].text == "KeyError: 'label'"
-
-
 def test_a_drain_slice_cuts_a_big_chunk_at_a_line_end() -> None:
     a = Analyzer(batch_lines=None)
     big = b"".join(b"step %d loss 2.0\n" % i for i in range(60_000))  # ~1 MiB, one chunk
@@ -135,39 +112,3 @@ def test_a_drain_slice_cuts_a_big_chunk_at_a_line_end() -> None:
     while a.drain(16384):
         pass
     assert a.digest().last_step == 59_999
-
-
-def test_node_analysis_restores_the_switch_interval() -> None:
-    before = sys.getswitchinterval()
-    analysis = NodeAnalysis("host-a")
-    analysis.start()
-    assert sys.getswitchinterval() <= 0.0005
-    analysis.close()
-    assert sys.getswitchinterval() == before
-
-
-def test_the_drain_stands_back_only_while_a_pump_found_its_pipe_full() -> None:
-    assert backoff(10.0, -1.0) == 0.0  # never pressed: just hand the GIL over
-    assert backoff(10.0, 10.0 - BACKOFF / 2) == BACKOFF
-    assert backoff(10.0, 10.0 - 2 * BACKOFF) == 0.0
-
-
-def test_a_pipe_full_chunk_is_still_analysed_whole() -> None:
-    analysis = NodeAnalysis("host-a")
-    analysis.start()
-    try:
-        analysis.start_cycle(0, range(1))
-        hook = analysis.bind(0)
-        assert hook is not None
-        chunk = b"".join(b"step %d loss 2.0\n" % i for i in range(20_000))
-        assert len(chunk) >= PRESSURE_BYTES  # the drain stands back after this one
-        assert not analysis.pressed
-        hook(0, False, chunk)
-        assert analysis.pressed  # for BACKOFF s: this test does not wait that long
-        hook(0, False, b"KeyError: 'label'\n")
-        digests = [NodeDigest.model_validate_json(j) for j in analysis.digests_json()]
-    finally:
-        analysis.close()
-    (d,) = [d for d in digests if d.lines]
-    assert (d.lines, d.last_step, d.truncated) == (20_001, 19_999, False)
-    assert d.candidates[0].text == "KeyError: 'label'"

@@ -129,8 +129,10 @@ def _run(tmp_path: Path, connections: list[TorchStore], nodes: int, nnodes: str,
     codes: dict[int, int] = {}
     workers: dict[int, ScriptedWorkers] = {}
     threads = []
+    analyses = []
     for node in range(nodes):
         analysis = NodeAnalysis(f"node{node}")
+        analyses.append(analysis)
         workers[node] = ScriptedWorkers(node, plan, analysis)
         agent = Agent(
             cfg, RendezvousClient(connections[node], keys, f"node{node}", 60, 0.5),
@@ -145,6 +147,8 @@ def _run(tmp_path: Path, connections: list[TorchStore], nodes: int, nnodes: str,
     for t in threads:
         t.join(timeout=60)
     closer.stop()
+    for analysis in analyses:
+        analysis.close()  # its process: not left to the end of the test session
     assert not any(t.is_alive() for t in threads), "every agent finished"
     events = [json.loads(line) for line in (tmp_path / "leader.jsonl").read_text().splitlines()]
     return Cluster(codes, workers, events + collected)
