@@ -101,6 +101,7 @@ class CycleState:
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
             task_rank=info.rank_is_task and rank == info.task, task=info.task, pid=pid,
+            base=self.ranks.section_base if local else None,
         ))
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
@@ -157,10 +158,15 @@ class CycleState:
 
     def add_records(self, records: list[ElasticRoot]) -> None:
         """Keep launchers' failure records (`records.py`), bounded per source."""
+        base = self.ranks.section_base
         for r in records:
             if self.wants(r.source):
-                self.elastic.append(r if len(r.text) <= _MAX_RECORD_TEXT else
-                                    r.model_copy(update={"text": r.text[:_MAX_RECORD_TEXT]}))
+                update: dict[str, object] = {}
+                if len(r.text) > _MAX_RECORD_TEXT:
+                    update["text"] = r.text[:_MAX_RECORD_TEXT]
+                if base is not None and r.rank is None and r.local_rank is not None:
+                    update["base"] = base
+                self.elastic.append(r.model_copy(update=update) if update else r)
 
     def _task_is_node(self, c: Candidate) -> Candidate:
         """A candidate of a log whose srun tasks are nodes: its task id is no rank, and it

@@ -51,6 +51,9 @@ class Candidate(BaseModel):
     task_rank: bool = False  # `rank` is an srun task id (see rankmap.py)
     task: int | None = None  # the line's srun task id (`3: ` of `srun -l`), if any
     pid: int | None = None  # the NCCL `host:pid:tid` prefix's pid of a line without a rank
+    # for a local rank: the node base (node rank x processes per node) last printed before
+    # the line, in its stream, by a launcher line without a host (rankmap.section_base)
+    base: int | None = None
 
 
 class ElasticRoot(BaseModel):
@@ -68,6 +71,7 @@ class ElasticRoot(BaseModel):
     local_rank: int | None = None
     host: str | None = None
     exitcode: int | None = None
+    base: int | None = None  # as Candidate.base, for a record naming a local rank only
     pid: int | None = None  # torchelastic's `exitcode : -6 (pid: 24411)`
     timestamp: float | None = None
     error_file: str | None = None

@@ -36,7 +36,7 @@ def _failing_ranks(pool: list[tuple[int, Candidate]], records: Sequence[ElasticR
 
 def _refine(root: Candidate, same: list[Candidate], failing: set[int],
             pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest],
-            cycle_id: int) -> tuple[Category, str, str]:
+            cycle_id: int, killed: ElasticRoot | None) -> tuple[Category, str, str]:
     """(category, kind, note) after the rules that need more than the root line."""
     if root.pattern == "dataloader_bus" and any(c.pattern == "eio" for _, c in pool):
         # a DataLoader worker's SIGBUS with disk I/O errors in the log: a memory-mapped read
@@ -52,6 +52,10 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
                                                                                cycle_id):
         return (root.category, "after_checkpoint",
                 "a checkpoint was saved since the previous failure")
+    if root.role is Role.CASCADE and root.timeout and killed is not None:
+        return (Category.UNKNOWN, "", f"{_LAUNCHER[killed.source]} saw it die of signal "
+                f"{-(killed.exitcode or 0)} at line {killed.line}, with no error in the log; "
+                f"the others only time out ({root.pattern} at line {root.line})")
     if root.role is Role.CASCADE and root.timeout:
         return Category.HANG, "", "only timeouts, no initiating error on any rank"
     if root.role is Role.CASCADE:
@@ -77,6 +81,9 @@ def _culprits(
     if root.category is Category.SCHEDULER and kind != "node_failure":
         return (), ()  # a time limit or a preemption is the job's, not a rank's
     failed = {e.rank for e in records if e.rank is not None}
+    if root.role is Role.CASCADE and root.timeout and (e := _killed(records)) is not None:
+        ranks = [e.rank] if e.rank is not None else []
+        return tuple(ranks), _nodes_of(ranks, {e.host} if e.host else set(), pool, digests)
     if root.role is Role.CASCADE:
         return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
@@ -161,6 +168,24 @@ def _nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candi
     return tuple(sorted(found))
 
 
+# signals a worker dies of by itself or from outside (the OOM killer, a kubelet, a segfault),
+# unlike the NCCL watchdog's SIGABRT, the launcher's SIGTERM or a Ctrl-C
+_SILENT_SIGNALS = frozenset({-4, -7, -8, -9, -11})
+
+
+def _killed(records: Sequence[ElasticRoot]) -> ElasticRoot | None:
+    """torchelastic's record of the one worker that died of such a signal, when the log has
+    only timeouts: it died first, silently, and the others waited for it. None if none did,
+    or several."""
+    killed = [e for e in records if e.source in _TORCHELASTIC and e.exitcode in _SILENT_SIGNALS]
+    ranks = {e.rank for e in killed if e.rank is not None}
+    locals_ = {e.local_rank for e in killed}
+    hosts = {e.host for e in killed if e.host}
+    if len(ranks) != 1 or len(locals_) != 1 or len(hosts) > 1:
+        return None  # none, several, or one known by its local rank only
+    return max((e for e in killed if e.rank is not None), key=lambda e: e.host is not None)
+
+
 def _first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoot | None:
     """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
     failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn` or
@@ -210,20 +235,24 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
     records = launcher_records(digests)
     failing = _failing_ranks(pool, records)
-    category, kind, note = _refine(r, same, failing, pool, digests, cycle_id)
+    killed = _killed(records)
+    category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
     action = policy.action_for(category, kind)
     ranks, nodes = _culprits(r, same, pool, digests, kind, records)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
+    silent = killed is not None and category is Category.UNKNOWN
+    if silent and killed is not None:  # its record first, then the timeouts
+        evidence.insert(0, Evidence(rank=killed.rank, line=killed.line, text=killed.text))
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]
     consequences = [c for c in others if c.role is Role.CASCADE and c.pattern != r.pattern]
     evidence += [_ev(c) for c in consequences[:1]]
     evidence += [_ev(c) for c in others if _ev(c) not in evidence][: _MAX_EVIDENCE - len(evidence)]
     exc = exception_type(parse_line(r.text).content)
     what = f"{category.value}" + (f" ({exc})" if exc else f" ({r.pattern})")
-    reason = f"{_who(ranks, nodes)} hit {what} at line {r.line}"
-    if note:
-        reason += f"; {note}"
+    reason = (f"{_who(ranks, nodes)}: {note}" if silent
+              else f"{_who(ranks, nodes)} hit {what} at line {r.line}" + (f"; {note}" if note
+                                                                          else ""))
     csq_ranks = {c.rank for c in consequences if c.rank is not None} - set(ranks)
     if csq_ranks and r.role is Role.INITIATING:
         kinds = sorted({c.pattern for c in consequences})

@@ -5,8 +5,10 @@ Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[ra
 `[RANK 3]`, glog headers
 (`[E1023 10:11:12.1 f.cpp:1]`, `E1023 10:11:12.1 123 f.py:1]`), bracketed or bare ISO
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
-pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter4200] `). A
-paste indented by a ticket or a mail keeps its prefixes (`    [rank6]: ...`).
+pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter4200] `),
+Kubernetes pod prefixes (`kubectl logs --prefix`'s `[pod/NAME/CONTAINER] `, stern's
+`NAME CONTAINER `). A paste indented by a ticket or a mail keeps its prefixes
+(`    [rank6]: ...`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
     r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`
+    # Kubernetes: `kubectl logs --prefix` (`[pod/NAME/CONTAINER] `), and stern's `POD CONTAINER `
+    # (a pod name with a dash) before a prefix, a traceback or an error line
+    r"^\[pod/(?P<khost>[a-z0-9][a-z0-9.-]{0,252})/[\w.-]{1,63}\] ",
+    r"^(?P<shost2>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120}) [a-z][a-z0-9-]{0,62} "
+    r"(?=\[|Traceback|terminate called|[IWEF]\d{4} |[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
+    r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
 ))
 # a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`,
 # a CUDA OOM's `Process 48210 has 75.42 GiB memory in use` (use `pid_of`)
@@ -150,7 +158,7 @@ def parse_line(line: str) -> LineInfo:
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
             host = (d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost")
-                    or d.get("mhost") or host)
+                    or d.get("mhost") or d.get("khost") or d.get("shost2") or host)
             if d.get("local") is not None:
                 local = int(d["local"] or 0)
             if d.get("npid"):

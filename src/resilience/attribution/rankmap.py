@@ -30,8 +30,10 @@ __all__ = ["RankMap", "pair", "pair_rank"]
 _MAX_PAIRS = 1024  # pairs kept per table and cycle
 _NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
 _AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
-_NODE_RANK = re.compile(r"(?:--node[_-]rank[= ]|\bnode_rank=|\bmachine_rank=)(\d{1,6})\b")
-_NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus=)(\d{1,4})\b")
+_NODE_RANK = re.compile(r"(?:--node[_-]rank[= ]|\bnode_rank=|\bmachine_rank=|\b(?:PET_)?NODE_RANK=)"
+                        r"(\d{1,6})\b")
+_NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus=|"
+                    r"\b(?:PET_)?NPROC_PER_NODE=)(\d{1,4})\b")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
@@ -72,11 +74,15 @@ class RankMap:
     agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
     # the first global rank of a node: node_rank x processes per node, from a launcher's
     # command line or log (`torchrun --node_rank=2 --nproc_per_node=8`, DeepSpeed's
-    # `num_local_procs=8, node_rank=1`, detectron2's `machine_rank=1, num_gpus=8`), keyed by the
-    # line's srun task (`task 2`), its host, or "" (this stream's node); -1 if two disagree
+    # `num_local_procs=8, node_rank=1`, detectron2's `machine_rank=1, num_gpus=8`, a
+    # PyTorchJob's `PET_NODE_RANK=3 PET_NPROC_PER_NODE=8` as its entrypoint prints them), keyed
+    # by the line's srun task (`task 2`), its host, or "" (this stream's node); -1 if two disagree
     bases: dict[str, int] = field(default_factory=dict)
     # DeepSpeed's `process 48210 spawned with command: [..., '--local_rank=3', ...]`
     spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # the node base of the last such line without a task or host: in a paste of several
+    # nodes' outputs one after the other, the base of the section a line is in
+    section_base: int | None = None
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
@@ -135,10 +141,13 @@ class RankMap:
         if "world_rank=" in content:
             for m in _RAY_RANK.finditer(content):
                 pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
-        if ("node_rank" in content or "node-rank" in content or "machine_rank" in content) \
+        if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
+                or "NODE_RANK" in content) \
                 and (nr := _NODE_RANK.search(content)) and (np := _NPROC.search(content)):
             key = f"task {info.task}" if info.task is not None else info.host or ""
             base = int(nr.group(1)) * int(np.group(1))
+            if not key:
+                self.section_base = base
             if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
                 self.bases[key] = -1
         if "spawned with command" in content and info.host and len(self.spawned) < _MAX_PAIRS \

@@ -34,7 +34,8 @@ KEYWORDS: tuple[str, ...] = (
     "global_rank", "exits with return code",
     "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
     "kubectl logs",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
-    "node_rank", "node-rank", "machine_rank",  # launchers' node rank x processes per node
+    # launchers' node rank x processes per node (PyTorchJob's env: PET_NODE_RANK)
+    "node_rank", "node-rank", "machine_rank", "NODE_RANK",
     "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )

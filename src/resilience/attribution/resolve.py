@@ -6,7 +6,7 @@ that name the same rank and a host (`srun: error: host: task 3`), the host whose
 carry the pid the line names (`Xid ... pid=51210`), the digest's own node, and torchelastic's
 `Root Cause` block. A line without a rank that names a pid takes the rank that lines elsewhere
 pair with that pid (a rank prefix before an NCCL `host:pid:tid` prefix, Ray Train's worker
-table).
+table); one that names a GPU above 0 on a known host takes that local rank's (`_DEVICE`).
 
 torchrun's `--tee` prefix `[default3]:` is a *local* rank (`[{role}{local_rank}]:`). It is the
 global rank only on a single node. So a candidate whose rank came from such a prefix gets the
@@ -17,6 +17,7 @@ log that shows one node, local == global.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from .digest import Candidate, ElasticRoot, NodeDigest
@@ -31,7 +32,7 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
     `records` is `launcher_records(digests)`."""
     rank, local = c.rank, c.local_rank
     if local and rank is not None:
-        rank = _global_rank(rank, c.node, digests, c.task)
+        rank = _global_rank(rank, c.node, digests, c.task, c.base)
     pid = c.pid if c.pid is not None else pid_of(c.text)
     if rank is None and pid is not None:
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
@@ -40,6 +41,9 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
         if rank is not None and c.node and _host_of(rank, digests, node_of_rank) not in (
                 None, c.node):
             rank = None  # the pid's rank runs elsewhere: pids repeat across nodes
+    if rank is None and c.node and (m := _DEVICE.search(c.text)) and (
+            device := int(m.group(1) or m.group(2) or m.group(3))) > 0:
+        rank = _on_node(device, c.node, digests)
     node = (node_of_rank.get(rank) if rank is not None else None) or c.node
     if node is None and rank is not None:
         node = _only({d2.rank_hosts[rank] for d2 in digests if rank in d2.rank_hosts})
@@ -73,12 +77,30 @@ def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
         for e in d.elastic_roots:
             rank = e.rank
             if rank is None and e.local_rank is not None:
-                rank = _global_rank(e.local_rank, e.host, digests)
+                rank = _global_rank(e.local_rank, e.host, digests, section=e.base)
             if rank is None and e.pid is not None:
                 found = {d2.pid_ranks[e.pid] for d2 in digests if e.pid in d2.pid_ranks}
                 rank = found.pop() if len(found) == 1 and -1 not in found else None
             out.append(e if rank == e.rank else e.model_copy(update={"rank": rank}))
     return out
+
+
+# the GPU a line names: a CUDA OOM's `(GPU 2; 79.15 GiB total capacity ...)` / `GPU 2 has a
+# total capacity`, NCCL's `host:pid:tid [2]`. Its index is the worker's local rank when the
+# worker sees all of its node's GPUs and uses `cuda:{local_rank}` (the launchers' convention);
+# a worker that sees one GPU (CUDA_VISIBLE_DEVICES per task) names GPU 0 whatever its rank, so
+# only an index above 0 is taken, and only on a host whose ranks a launcher's mapping gives.
+_DEVICE = re.compile(r"\(GPU (\d{1,3});|\bGPU (\d{1,3}) has a total capacity"
+                     r"|:\d{1,9}:\d{1,9} \[(\d{1,3})\] NCCL ")
+
+
+def _on_node(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
+    """Global rank of local rank `local` on `host` from a launcher's mapping or the host's
+    node rank, nothing else."""
+    if (rank := _mapped(local, host, digests)) is not None:
+        return rank
+    bases = {d.node_bases[host] for d in digests if host in d.node_bases}
+    return base + local if len(bases) == 1 and (base := next(iter(bases))) >= 0 else None
 
 
 def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
@@ -89,9 +111,11 @@ def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
 
 
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
-                 task: int | None = None) -> int | None:
+                 task: int | None = None, section: int | None = None) -> int | None:
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
+    if section is not None and task is None and not host:
+        return section + local  # a paste of one node's output after its launcher's line
     for key in (f"task {task}" if task is not None else None, host, ""):
         bases = {d.node_bases[key] for d in digests if key is not None and key in d.node_bases}
         if len(bases) == 1 and (base := next(iter(bases))) >= 0:

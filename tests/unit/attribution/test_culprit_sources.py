@@ -1,0 +1,96 @@
+"""More places a culprit's global rank and node come from: Kubernetes pods (their prefixes and
+the env a PyTorchJob's entrypoint prints), the one worker that died silently of a signal while
+the others timed out, the GPU index a line names on a mapped host, and the node rank printed
+at the top of one node's section of a paste."""
+
+from __future__ import annotations
+
+from resilience.attribution import analyze_lines
+from resilience.attribution.lines import parse_line
+
+_TIMEOUT = ("[E ProcessGroupNCCL.cpp:475] [Rank {r}] Watchdog caught collective operation "
+            "timeout: WorkNCCL(SeqNum=2886204, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+            "Timeout(ms)=1800000) ran for 1800095 milliseconds before timing out.")
+
+
+def _block(kind: str, host: str, rank: int, local: int, code: int, sig: str) -> list[str]:
+    return [
+        f"{kind}:", "[0]:", "  time      : 2024-03-05_14:11:27", f"  host      : {host}",
+        f"  rank      : {rank} (local_rank: {local})", f"  exitcode  : {code} (pid: 412)",
+        "  error_file: <N/A>", f"  traceback : Signal {-code} ({sig}) received by PID 412",
+        "=" * 60,
+    ]
+
+
+def _verdict(lines: list[str]) -> tuple[str, list[int], list[str]]:
+    v = analyze_lines(lines)
+    return v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)
+
+
+def test_a_pytorchjob_pods_env_gives_its_node_rank() -> None:
+    lines = [
+        "$ kubectl logs gpt-train-worker-2 | tail -60",
+        "[entrypoint] MASTER_ADDR=gpt-train-master-0 WORLD_SIZE=4 RANK=3 PET_NNODES=4 "
+        "PET_NPROC_PER_NODE=8 PET_NODE_RANK=3",
+        "RuntimeError: CUDA error: uncorrectable ECC error encountered",
+        "[2024-08-08 11:02:21,092] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+        "failed (exitcode: 1) local_rank: 5 (pid: 98) of binary: /usr/bin/python3",
+    ]
+    assert _verdict(lines) == ("gpu_hardware", [29], ["gpt-train-worker-2"])
+
+
+def test_kubernetes_pod_prefixes_name_the_host() -> None:
+    stern = parse_line("neox-20b-worker-1 pytorch [rank19]:NCCL WARN NET/OFI Request failed")
+    assert (stern.rank, stern.host) == (19, "neox-20b-worker-1")
+    prefixed = parse_line("[pod/bert-ddp-worker-2/pytorch] RuntimeError: boom")
+    assert (prefixed.host, prefixed.content) == ("bert-ddp-worker-2", "RuntimeError: boom")
+    prose = parse_line("torch-2.1 has a bug [see below]")  # two words, then no log prefix
+    assert prose.host is None
+
+
+def test_a_worker_killed_silently_is_the_culprit_of_the_timeouts_after_it() -> None:
+    lines = [
+        *_block("Root Cause (first observed failure)", "gpu-node-12", 11, 3, -9, "SIGKILL"),
+        _TIMEOUT.format(r=2), _TIMEOUT.format(r=6),
+        *_block("Root Cause (first observed failure)", "gpu-node-11", 2, 2, -6, "SIGABRT"),
+    ]
+    v = analyze_lines(lines)
+    assert (v.action.value, v.category.value) == ("RESTART", "unknown")
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([11], ["gpu-node-12"])
+    assert "signal 9" in v.reason
+    assert (v.evidence[0].rank, v.evidence[0].line) == (11, 1)  # its record comes first
+
+
+def test_timeouts_whose_workers_all_aborted_stay_a_hang_without_culprit() -> None:
+    lines = [
+        _TIMEOUT.format(r=2), _TIMEOUT.format(r=6),
+        *_block("Root Cause (first observed failure)", "gpu-node-11", 2, 2, -6, "SIGABRT"),
+    ]
+    assert _verdict(lines) == ("hang", [], [])
+
+
+def test_the_gpu_an_oom_names_is_a_local_rank_on_a_mapped_host() -> None:
+    mapping = ("worker-0: [2024-01-09 10:01:02,123] [INFO] [launch.py:163:main] "
+               "global_rank_mapping=defaultdict(<class 'list'>, {'worker-0': [0, 1, 2, 3], "
+               "'worker-1': [4, 5, 6, 7]})")
+    oom = ("worker-1: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate "
+           "1.54 GiB (GPU {g}; 39.39 GiB total capacity; 36.1 GiB already allocated)")
+    assert _verdict([mapping, oom.format(g=2)]) == ("cuda_oom", [6], ["worker-1"])
+    # GPU 0 is what every worker names when it sees one GPU only: no rank from it
+    assert _verdict([mapping, oom.format(g=0)]) == ("cuda_oom", [], ["worker-1"])
+
+
+def test_a_local_rank_takes_the_node_rank_of_its_section_of_the_paste() -> None:
+    args = ("Command Line Args: Namespace(config_file='cfg.yaml', dist_url='tcp://10.0.40.11:5015',"
+            " machine_rank={m}, num_gpus=4, num_machines=2)")
+    lines = [
+        args.format(m=0), "iter 100 loss 2.0",
+        args.format(m=1),
+        "Traceback (most recent call last):",
+        "torch.multiprocessing.spawn.ProcessRaisedException: ",
+        "-- Process 3 terminated with the following error:",
+        "Loss.cu:242: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], thread: [9,0,0] "
+        "Assertion `t >= 0 && t < n_classes` failed.",
+    ]
+    _, ranks, _ = _verdict(lines)
+    assert ranks == [7]  # machine 1 x 4 GPUs + process 3, not 3
