@@ -101,6 +101,7 @@ class NodeAnalysis:
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
+        self._down = self._down or "closed"  # a pump that outlives close() feeds nothing
         if proc is None:
             return
         for stream in (proc.stdin, proc.stdout):
@@ -216,11 +217,9 @@ class NodeAnalysis:
                 if frame_sent:
                     return True
                 head = HEADER.pack(kind, 0, number, len(payload), 0, 0)
-                head = HEADER.pack(kind, 0, number, len(payload), 0, 0)
                 self._rest, frame_sent = head + payload, True
                 continue
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [self._fd()], [], left)[1]:
+            if not _ready(self._fd(), select.POLLOUT, deadline):
                 self._fail(f"took no input for {ANSWER_TIMEOUT:.0f} s")
         return False
 
@@ -246,15 +245,15 @@ class NodeAnalysis:
                 with self._lock:
                     self._fail(f"gave no digests within {ANSWER_TIMEOUT:.0f} s")
                 return []
-            return body.decode().splitlines()
+            # "\n" only: a digest's JSON may hold U+2028 and the like, which splitlines() cuts
+            return body.decode().split("\n") if body else []
 
 
 def _read(fd: int, n: int, deadline: float) -> bytes | None:
     """Exactly `n` bytes from `fd` by `deadline`; None at its end or past the deadline."""
     parts: list[bytes] = []
     while n:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if not _ready(fd, select.POLLIN, deadline):
             return None
         part = os.read(fd, n)
         if not part:
@@ -262,3 +261,13 @@ def _read(fd: int, n: int, deadline: float) -> bytes | None:
         parts.append(part)
         n -= len(part)
     return b"".join(parts)
+
+
+def _ready(fd: int, event: int, deadline: float) -> bool:
+    """Whether `fd` is ready for `event` (or hung up) before `deadline` (poll: any fd number)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, event)
+    return bool(poller.poll(left * 1000))

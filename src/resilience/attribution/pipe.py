@@ -88,12 +88,12 @@ def _die_with(parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     host, parent = (argv if argv is not None else sys.argv[1:])[:2]
     _die_with(int(parent))
-    os.nice(NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     warm = Analyzer(rank=0)  # compile the pattern registry now, not at the first error
     warm.feed("RuntimeError: warm-up")
     warm.digest()
+    os.nice(NICE)  # after the start-up: a worker that fails at once gets its digest in time
     with contextlib.suppress(BrokenPipeError):  # the launcher went away mid-answer
         serve(sys.stdin.buffer, sys.stdout.buffer, host)
     return 0

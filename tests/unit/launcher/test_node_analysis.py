@@ -180,3 +180,21 @@ def test_the_process_dies_with_its_launcher() -> None:
     finally:
         launcher.kill()
         launcher.wait()
+
+
+def test_a_line_separator_in_a_message_does_not_split_its_digest(analysis: NodeAnalysis) -> None:
+    analysis.start_cycle(0, range(1))
+    hook = analysis.bind(0)
+    assert hook is not None
+    hook(0, True, "RuntimeError: bad\u2028thing \x85 here\n".encode())
+    d = digests(analysis)[(0, 1)]  # every answer line parses as one digest
+    assert d.candidates[0].text == "RuntimeError: bad\u2028thing \x85 here"
+
+
+def test_a_pump_that_outlives_close_feeds_nothing(analysis: NodeAnalysis) -> None:
+    analysis.start_cycle(0, range(1))
+    hook = analysis.bind(0)
+    assert hook is not None
+    analysis.close()
+    hook(0, True, b"KeyError: 'late'\n")  # no exception: the pump would report it
+    assert analysis.digests_json() == []
