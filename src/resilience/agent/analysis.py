@@ -80,11 +80,14 @@ class NodeAnalysis:
         """The analysis process's pid (-1 when none runs)."""
         return self._proc.pid if self._proc is not None else -1
 
-    def _spawn(self) -> None:
-        self._rest, self._down = b"", ""
+    def _forget_queued(self) -> None:
         self._queue.clear()
         self._queued = 0
         self._dropped.clear()
+
+    def _spawn(self) -> None:
+        self._rest, self._down = b"", ""
+        self._forget_queued()
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "resilience.attribution.pipe", self._host,
@@ -132,9 +135,7 @@ class NodeAnalysis:
                 self._stop()
                 self._spawn()
             self._cycle, self._ranks = cycle, frozenset(ranks)
-            self._queue.clear()  # the last cycle's output: its digests were taken or are moot
-            self._queued = 0
-            self._dropped.clear()
+            self._forget_queued()  # the last cycle's output: its digests were taken or are moot
             self._send_all(CYCLE, cycle, json.dumps(list(ranks)).encode(),
                            deadline=time.monotonic() + ANSWER_TIMEOUT)
 

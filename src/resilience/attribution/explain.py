@@ -77,13 +77,15 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
 def _culprits(
     root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
     digests: Sequence[NodeDigest], kind: str, records: Sequence[ElasticRoot],
+    killed: ElasticRoot | None,
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     if root.category is Category.SCHEDULER and kind != "node_failure":
         return (), ()  # a time limit or a preemption is the job's, not a rank's
     failed = {e.rank for e in records if e.rank is not None}
-    if root.role is Role.CASCADE and root.timeout and (e := _killed(records)) is not None:
-        ranks = [e.rank] if e.rank is not None else []
-        return tuple(ranks), _nodes_of(ranks, {e.host} if e.host else set(), pool, digests)
+    if root.role is Role.CASCADE and root.timeout and killed is not None:
+        ranks = [killed.rank] if killed.rank is not None else []
+        return tuple(ranks), _nodes_of(ranks, {killed.host} if killed.host else set(), pool,
+                                       digests)
     if root.role is Role.CASCADE:
         return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
@@ -238,19 +240,19 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     killed = _killed(records)
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
     action = policy.action_for(category, kind)
-    ranks, nodes = _culprits(r, same, pool, digests, kind, records)
+    ranks, nodes = _culprits(r, same, pool, digests, kind, records, killed)
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
-    silent = killed is not None and category is Category.UNKNOWN
-    if silent and killed is not None:  # its record first, then the timeouts
-        evidence.insert(0, Evidence(rank=killed.rank, line=killed.line, text=killed.text))
+    silent = killed if category is Category.UNKNOWN else None  # a silent death behind timeouts
+    if silent is not None:  # its record first, then the timeouts
+        evidence.insert(0, Evidence(rank=silent.rank, line=silent.line, text=silent.text))
     evidence += [_ev(c) for c in others if c.pattern == r.pattern][:1]
     consequences = [c for c in others if c.role is Role.CASCADE and c.pattern != r.pattern]
     evidence += [_ev(c) for c in consequences[:1]]
     evidence += [_ev(c) for c in others if _ev(c) not in evidence][: _MAX_EVIDENCE - len(evidence)]
     exc = exception_type(parse_line(r.text).content)
     what = f"{category.value}" + (f" ({exc})" if exc else f" ({r.pattern})")
-    reason = (f"{_who(ranks, nodes)}: {note}" if silent
+    reason = (f"{_who(ranks, nodes)}: {note}" if silent is not None
               else f"{_who(ranks, nodes)} hit {what} at line {r.line}" + (f"; {note}" if note
                                                                           else ""))
     csq_ranks = {c.rank for c in consequences if c.rank is not None} - set(ranks)

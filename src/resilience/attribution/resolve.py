@@ -99,8 +99,15 @@ def _on_node(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None
     node rank, nothing else."""
     if (rank := _mapped(local, host, digests)) is not None:
         return rank
-    bases = {d.node_bases[host] for d in digests if host in d.node_bases}
-    return base + local if len(bases) == 1 and (base := next(iter(bases))) >= 0 else None
+    base = _base(host, digests)
+    return base + local if base is not None else None
+
+
+def _base(key: str, digests: Sequence[NodeDigest]) -> int | None:
+    """The first global rank of the node `key` names (`NodeDigest.node_bases`), if the
+    digests agree on one."""
+    bases = {d.node_bases[key] for d in digests if key in d.node_bases}
+    return base if len(bases) == 1 and (base := next(iter(bases))) >= 0 else None
 
 
 def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
@@ -117,8 +124,7 @@ def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
     if section is not None and task is None and not host:
         return section + local  # a paste of one node's output after its launcher's line
     for key in (f"task {task}" if task is not None else None, host, ""):
-        bases = {d.node_bases[key] for d in digests if key is not None and key in d.node_bases}
-        if len(bases) == 1 and (base := next(iter(bases))) >= 0:
+        if key is not None and (base := _base(key, digests)) is not None:
             return base + local  # node_rank x processes per node + local rank
     agents = {tuple(ranks) for d in digests for ranks in d.agent_ranks}
     if len(agents) == 1 and local < len(mapping := next(iter(agents))):
