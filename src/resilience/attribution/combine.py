@@ -2,7 +2,8 @@
 
 Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
 1. Drop stale candidates: lines followed by >= 2 progress advances in their stream (training
-   went on, so they did not end this cycle).
+   went on, so they did not end this cycle). A post-mortem status (`Candidate.summary`) is
+   never stale: a paste puts it before the output it sums up.
 2. If any initiating candidate exists, the root is the best by (tier, timeout?, time): tier 0
    is environment evidence (GPU Xid, host, scheduler) that explains later software errors; tier
    1 definite software faults; tier 2 weak signatures (store errors, unclassified exceptions).
@@ -35,7 +36,7 @@ def live_candidates(
     records = launcher_records(digests)
     for i, d in enumerate(digests):
         for c in d.candidates:
-            if d.progress_seq - c.progress_seq < STALE_AFTER:
+            if c.summary or d.progress_seq - c.progress_seq < STALE_AFTER:
                 out.append((i, resolve(c, d, digests, node_of_rank, records)))
     return out
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .lines import LineInfo, kubectl_pod, pid_of
+from .lines import LineInfo, kubectl_pod, pid_of, prompt_host
 from .markers import parse_progress
 from .progress import Stretch
 from .rankmap import RankMap
@@ -41,7 +41,10 @@ class CycleState:
     checkpoint_line: int | None = None
     progress_seq: int = 0
     ranks: RankMap = field(default_factory=RankMap)
-    section_host: str | None = None  # offline pastes: `$ kubectl logs <pod>` names the host
+    # offline pastes: `$ kubectl logs <pod>`, `kubectl describe pod <pod>`, a prompt
+    # `user@host:~$ python train.py` name the host of the lines that follow
+    section_host: str | None = None
+    prompt_hosts: frozenset[str] | None = None  # hosts seen before the prompt, while it holds
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -52,11 +55,19 @@ class CycleState:
 
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
-        if "kubectl logs" in info.content and (pod := kubectl_pod(info.content)):
+        if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
             self.section_host = pod  # the pasted output of one pod follows
             return
+        prompt = prompt_host(info.content) if "@" in info.content else None
+        if prompt is not None:  # `user@host:~$ torchrun ...`: that host's output follows
+            self.section_host = prompt or None
+            self.prompt_hosts = frozenset(self.ranks.hosts)
+        own_host = info.host
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)
+        if prompt is not None:  # a command, no message: only its node rank counts
+            self.ranks.add(info, None, False)
+            return
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:
@@ -66,6 +77,11 @@ class CycleState:
         if text_pid is not None:  # Ray's `(pid=1957, ...)`, an OOM's `Process 48210 has`
             rank = self.ranks.rank_of_pid(text_pid, info.host)
         self.ranks.add(info, rank, local)
+        if self.prompt_hosts is not None and self._relayed(own_host):
+            # the prompt's program prints other hosts' lines too (a Ray driver): they are not
+            # that host's
+            self.section_host = self.prompt_hosts = None
+            info = info._replace(host=own_host)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
@@ -99,10 +115,18 @@ class CycleState:
             pattern=pattern.id,
             category=pattern.category, role=pattern.role, kind=pattern.kind, tier=pattern.tier,
             timeout=pattern.timeout, confidence=pattern.confidence, all_ranks=pattern.all_ranks,
+            summary=pattern.summary,
             progress_seq=self.progress_seq, first_line=first_line, local_rank=local,
             task_rank=info.rank_is_task and rank == info.task, task=info.task, pid=pid,
             base=self.ranks.section_base if local else None,
         ))
+
+    def _relayed(self, own_host: str | None) -> bool:
+        """Whether a line after a prompt names a host other than the prompt's (its prefix
+        `own_host`, a worker table's IP), so the prompt's program relays other hosts' output."""
+        known = self.prompt_hosts or frozenset()
+        return bool(own_host and own_host != self.section_host) or bool(
+            self.ranks.hosts - known - {self.section_host})
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
         """Launchers' failure records and rank maps on this line (`records.py`)."""
@@ -182,6 +206,12 @@ class CycleState:
         # in line order whatever the input's chunking (a Root Cause block completes late)
         records = sorted(self.elastic, key=lambda e: (e.line, e.source))
         rank_hosts, pid_ranks = self.ranks.final()
+        if self.ranks.aliases:  # a node that Ray names by its IP and NCCL by its name: the name
+            name = self.ranks.name
+            cands = [c if name(c.node) == c.node else c.model_copy(update={"node": name(c.node)})
+                     for c in cands]
+            records = [e if name(e.host) == e.host else e.model_copy(update={"host": name(e.host)})
+                       for e in records]
         if not self.ranks.tasks_are_ranks:  # srun started one launcher per node
             cands = [self._task_is_node(c) for c in cands]
             records = [e.model_copy(update={"rank": None}) if e.source == "srun" else e
@@ -192,7 +222,8 @@ class CycleState:
             elastic_roots=tuple(records), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
             progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
-            rank_hosts=rank_hosts, pid_hosts=dict(self.ranks.pid_hosts),
+            rank_hosts=rank_hosts,
+            pid_hosts={pid: self.ranks.name(h) or "" for pid, h in self.ranks.pid_hosts.items()},
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
             agent_ranks=list(self.ranks.agent_globals), node_bases=dict(self.ranks.bases),
         )

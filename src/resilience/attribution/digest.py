@@ -46,6 +46,9 @@ class Candidate(BaseModel):
     confidence: float = 0.5
     all_ranks: bool = False
     progress_seq: int = 0  # number of progress advances seen before this line
+    # a post-mortem status (`kubectl get pods`' `OOMKilled`): never stale, whatever progress a
+    # paste shows after it
+    summary: bool = False
     first_line: int | None = None  # an earlier occurrence that progress made stale
     local_rank: bool = False  # `rank` is a local rank (torchrun's `[default3]:` prefix)
     task_rank: bool = False  # `rank` is an srun task id (see rankmap.py)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .fingerprint import exception_type, fingerprint
-from .lines import parse_line
+from .lines import IP, parse_line
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records
@@ -159,14 +159,21 @@ def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
 
 def _nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candidate]],
               digests: Sequence[NodeDigest]) -> tuple[str, ...]:
-    """`nodes`, or else the nodes the culprit ranks are known to run on."""
-    if nodes or not ranks:
-        return tuple(sorted(nodes))
-    found = {c.node for _, c in pool if c.rank in ranks and c.node}
-    for rank in ranks:
-        hosts = {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts}
-        if len(hosts) == 1 and "" not in hosts:
-            found |= hosts
+    """`nodes`, or else the nodes the culprit ranks are known to run on; by the short name
+    where the log names a node both ways (`jwb0417.juwels` and `jwb0417`)."""
+    found = set(nodes)
+    if not nodes and ranks:
+        found = {c.node for _, c in pool if c.rank in ranks and c.node}
+        for rank in ranks:
+            hosts = {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts}
+            if len(hosts) == 1 and "" not in hosts:
+                found |= hosts
+    if any("." in n for n in found):
+        known = {c.node for _, c in pool if c.node} | {
+            h for d in digests for h in (*d.rank_hosts.values(), *d.pid_hosts.values())} | {
+            e.host for d in digests for e in d.elastic_roots if e.host}
+        found = {short if "." in n and not IP.fullmatch(n)
+                 and (short := n.split(".", 1)[0]) in known else n for n in found}
     return tuple(sorted(found))
 
 

@@ -7,8 +7,9 @@ Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[ra
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
 pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter4200] `),
 Kubernetes pod prefixes (`kubectl logs --prefix`'s `[pod/NAME/CONTAINER] `, stern's
-`NAME CONTAINER `). A paste indented by a ticket or a mail keeps its prefixes
-(`    [rank6]: ...`).
+`NAME CONTAINER `), Ray's `(RayTrainWorker pid=4410, ip=10.0.3.14) ` (the worker's pid, and
+its node's IP as the host unless a later prefix names a host). A paste indented by a ticket or
+a mail keeps its prefixes (`    [rank6]: ...`). Terminal colour codes are dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PID_IN_TEXT", "LineInfo", "find_timestamp", "kubectl_pod", "parse_line", "pid_of"]
+__all__ = ["IP", "PID_IN_TEXT", "LineInfo", "find_timestamp", "kubectl_pod", "parse_line", "pid_of",
+           "prompt_host"]
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -47,6 +49,12 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`
     # Kubernetes: `kubectl logs --prefix` (`[pod/NAME/CONTAINER] `), and stern's `POD CONTAINER `
     # (a pod name with a dash) before a prefix, a traceback or an error line
+    # Ray's worker prefix: `(RayTrainWorker pid=4410, ip=10.0.3.14) `, `(raylet, ip=10.0.3.11) `
+    # (a worker's pid only: the trainer's lines re-raise what a worker raised)
+    r"^\((?:[\w.:-]{0,40}Worker[\w.:-]{0,20} )?pid=(?P<rpid>\d{1,9})"
+    r"(?:, ip=(?P<rip>\d{1,3}(?:\.\d{1,3}){3}))?\) ",
+    r"^\([\w.:-]{1,60}(?: pid=\d{1,9})?, ip=(?P<rip2>\d{1,3}(?:\.\d{1,3}){3})\) ",
+    r"^\([\w.:-]{1,60} pid=\d{1,9}\) ",
     r"^\[pod/(?P<khost>[a-z0-9][a-z0-9.-]{0,252})/[\w.-]{1,63}\] ",
     r"^(?P<shost2>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120}) [a-z][a-z0-9-]{0,62} "
     r"(?=\[|Traceback|terminate called|[IWEF]\d{4} |[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
@@ -56,6 +64,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
 # a CUDA OOM's `Process 48210 has 75.42 GiB memory in use` (use `pid_of`)
 PID_IN_TEXT = re.compile(r"\bpid[=:] ?(\d{1,9})\b"
                          r"|\bProcess (\d{1,9}) has [\d.]{1,12} [KMGT]i?B memory in use")
+IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")  # an IPv4 address (`fullmatch`): a node named by IP
+_ANSI = re.compile(r"\x1b\[[0-9;]{0,24}[A-Za-z]")
 _INDENTED = re.compile(r"[ \t]{1,8}(?:\[|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:)")
 # `[Rank 3]`, `[PG 0 Rank 3]`, `[PG 0 (default_pg) Rank 3]` (another PG's rank is a rank in a
 # sub-group, not the global one); Megatron's `AssertionError: Rank 15: found NaN ...`
@@ -65,6 +75,10 @@ _HOST_IN_TEXT = re.compile(
     r"\*\*\* (?:JOB|STEP) \S{1,24} ON (?P<h1>[\w.-]{1,80}) CANCELLED"
     r"|srun: error: (?P<h2>[\w.-]{1,80}): tasks? (?P<task>\d{1,6})"
     r"|Node failure on (?P<h3>[\w.-]{1,80})"
+    # Megatron's `Rank 27: found NaN in local grad norm ... Device: 3, node: gx-nd-23`
+    r"|\bDevice: \d{1,3}, node: (?P<h4>[\w.-]{1,80})"
+    # a row of `kubectl get pods`: NAME  READY  STATUS ...
+    r"|^(?P<h5>[a-z0-9][a-z0-9.-]{0,252}) {2,}\d{1,3}/\d{1,3} {2,}[A-Z]\w{1,30} "
 )
 _TS_ANY = re.compile(
     _ISO + r"|\b[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
@@ -80,12 +94,13 @@ class LineInfo(NamedTuple):
     timestamp: float | None
     level: str | None
     content: str
-    pid: int | None = None  # from an NCCL `host:pid:tid` prefix
+    pid: int | None = None  # from an NCCL `host:pid:tid` prefix or Ray's `(Worker pid=N) `
     local_rank: int | None = None  # from torchrun's `[default3]:` tee prefix
     # srun's task id (`3: ` from `srun -l`, `srun: error: host: task 3`): `rank` when the line
     # names no rank itself (`rank_is_task`); a rank only if srun started one task per rank
     task: int | None = None
     rank_is_task: bool = False
+    ip: str | None = None  # Ray's `ip=` (the host too, unless a later prefix names one)
 
 
 def pid_of(text: str) -> int | None:
@@ -144,7 +159,10 @@ def parse_line(line: str) -> LineInfo:
     level: str | None = None
     pid: int | None = None
     local: int | None = None
+    ip: str | None = None
     rest = line.rstrip("\r\n")
+    if "\x1b[" in rest:  # terminal colours (Ray, loguru, rich): `\x1b[36mray::...\x1b[39m`
+        rest = _ANSI.sub("", rest)
     if rest[:1] in (" ", "\t") and _INDENTED.match(rest):
         rest = rest.lstrip(" \t")  # a paste indented by a ticket or a mail: `    [rank6]: ...`
     for _ in range(8):
@@ -158,11 +176,13 @@ def parse_line(line: str) -> LineInfo:
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
             host = (d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost")
-                    or d.get("mhost") or d.get("khost") or d.get("shost2") or host)
+                    or d.get("mhost") or d.get("khost") or d.get("shost2") or d.get("rip")
+                    or d.get("rip2") or host)
+            ip = d.get("rip") or d.get("rip2") or ip
             if d.get("local") is not None:
                 local = int(d["local"] or 0)
-            if d.get("npid"):
-                pid = int(d["npid"] or 0)
+            if d.get("npid") or d.get("rpid"):
+                pid = int(d.get("npid") or d.get("rpid") or 0)
             level = d.get("lvl") or level
             ts = _timestamp(d, m) or ts
             rest = rest[m.end():].lstrip()
@@ -173,16 +193,18 @@ def parse_line(line: str) -> LineInfo:
         rank = int(m.group(1) or m.group(2))
     hm = _HOST_IN_TEXT.search(rest, 0, 400)
     if hm:
-        host = hm.group("h1") or hm.group("h2") or hm.group("h3") or host
+        host = (hm.group("h1") or hm.group("h2") or hm.group("h3") or hm.group("h4")
+                or hm.group("h5") or host)
         if task is None and hm.group("task"):
             task = int(hm.group("task"))
     if rank is None and local is None and task is not None:
-        return LineInfo(task, host, ts, level, rest, pid, local, task, True)
-    return LineInfo(rank, host, ts, level, rest, pid, local, task)
+        return LineInfo(task, host, ts, level, rest, pid, local, task, True, ip)
+    return LineInfo(rank, host, ts, level, rest, pid, local, task, False, ip)
 
 
-# a shell command line `$ kubectl logs [options] <pod>` (not prose that mentions kubectl)
-_KUBECTL_LOGS = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl logs ([^|;&]{0,400})")
+# a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
+# mentions kubectl)
+_KUBECTL = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl ([^|;&]{0,400})")
 _KUBECTL_VALUE_OPTIONS = frozenset({
     "-n", "--namespace", "-c", "--container", "--tail", "--since", "--since-time",
     "--limit-bytes", "--max-log-requests", "--pod-running-timeout", "--context",
@@ -191,10 +213,12 @@ _POD = re.compile(r"(?:pods?/)?([a-z0-9][a-z0-9.-]{0,252})")
 
 
 def kubectl_pod(content: str) -> str | None:
-    """The pod of a pasted `kubectl logs` command line, if it names exactly one."""
-    m = _KUBECTL_LOGS.match(content.strip())
+    """The pod of a pasted `kubectl logs` or `kubectl describe pod` command line, if it names
+    exactly one."""
+    m = _KUBECTL.match(content.strip())
     if m is None:
         return None
+    verb: str | None = None
     tokens = iter(m.group(1).split())
     for token in tokens:
         if token in ("-l", "--selector") or token.startswith(("-l=", "--selector=")):
@@ -203,6 +227,47 @@ def kubectl_pod(content: str) -> str | None:
             if token in _KUBECTL_VALUE_OPTIONS:
                 next(tokens, None)
             continue
+        if verb is None:
+            if token not in ("logs", "describe"):
+                return None
+            verb = token
+            continue
+        if verb == "describe":
+            if token.startswith(("pod/", "pods/")):
+                verb = "logs"
+            elif token in ("pod", "pods", "po"):
+                verb = "logs"
+                continue
+            else:
+                return None  # another kind of object: `describe node gpu-3`
         pod = _POD.fullmatch(token)
         return pod.group(1) if pod else None
     return None
+
+
+# a pasted shell prompt and its command: `(env) user@host:~/dir$ cmd`, `root@host:/w# cmd`,
+# `[user@host dir]$ cmd`
+_PROMPT = re.compile(r"(?:\([\w.-]{1,40}\) )?(?:[\w.-]{1,32}@(?P<h1>[\w.-]{1,80}):[^\s$#]{0,200}"
+                     r"|\[[\w.-]{1,32}@(?P<h2>[\w.-]{1,80}) [^\]]{0,200}\])[$#] {1,4}"
+                     r"(?P<cmd>\S.{0,400})")
+_ENV_SET = re.compile(r"(?:[A-Z_][A-Z0-9_]{0,60}=\S{0,200} {1,4}){0,16}")
+# commands whose output is not this host's own: the scheduler's, another host's, a file's
+_ELSEWHERE = frozenset({
+    "sbatch", "srun", "salloc", "squeue", "sacct", "scontrol", "sinfo", "ssh", "pdsh", "clush",
+    "mpirun", "mpiexec", "kubectl", "ray", "gcloud", "aws", "az", "cat", "tail", "head", "less",
+    "more", "grep", "zcat", "zgrep", "rg", "awk", "sed", "vim", "vi", "diff", "git", "docker"})
+
+
+def prompt_host(content: str) -> str | None:
+    """For a pasted shell prompt, the host whose output follows: the prompt's host, or "" when
+    the command prints another host's (`ssh`, `srun`, `kubectl`) or a file's (`cat`, `tail`),
+    or None when `content` is no prompt."""
+    m = _PROMPT.match(content)
+    if m is None:
+        return None
+    cmd = m.group("cmd")
+    words = _ENV_SET.sub("", cmd, count=1).split(None, 1)
+    program = words[0].rsplit("/", 1)[-1] if words else ""
+    if program in ("sudo", "time", "nohup", "exec") and len(words) > 1:
+        program = words[1].split(None, 1)[0].rsplit("/", 1)[-1]
+    return "" if program in _ELSEWHERE else m.group("h1") or m.group("h2") or ""

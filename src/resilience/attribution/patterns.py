@@ -62,6 +62,11 @@ PATTERNS: tuple[Pattern, ...] = (
             "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
             "processes may have been killed by the cgroup out-of-memory handler.",
             kind="memory", tier=0, confidence=0.9),
+    # a pod's status (`kubectl get pods`, `describe pod`'s `Reason: OOMKilled`), not prose's
+    # "no OOMKilled anywhere"
+    Pattern("pod_oomkilled", C.HOST, IN, r"(?<!\bno )(?<!\bnot )\bOOMKill(?:ed|ing)\b",
+            "      Reason:       OOMKilled", kind="memory", tier=0, confidence=0.85,
+            summary=True),
     Pattern("shm_full", C.HOST, IN,
             r"/dev/shm.{0,120}(?:No space left|[Ee]rror)|(?:No space left|failed to extend|"
             r"unable to (?:write to|allocate shared memory)).{0,120}(?:/dev/shm|</torch_|shm)"
@@ -218,6 +223,13 @@ PATTERNS: tuple[Pattern, ...] = (
             r"DUE TO NODE FAIL|srun: error: Node failure on|NODE_FAIL|node failure",
             "srun: error: Node failure on gpu-node-113", kind="node_failure", tier=0,
             confidence=0.9),
+    # one node's VM reclaimed by the cloud (a spot / preemptible VM): that node is lost, like a
+    # node failure, not the whole job's allocation
+    Pattern("node_preempted", C.SCHEDULER, IN,
+            r"imminent node shutdown|compute\.instances\.preempted|\bis being preempted"
+            r"|[Ss]pot (?:VM|[Ii]nstance).{0,60}(?:preempt|[Ii]nterrupt|reclaim)",
+            "Message:          Pod was terminated in response to imminent node shutdown.",
+            kind="node_failure", tier=0, confidence=0.85, summary=True),
     Pattern("slurm_preempt", C.SCHEDULER, IN,
             r"DUE TO PREEMPTION|PREEMPTED|JOB REQUEUE|[Rr]equeued|DUE TO .{0,20}REQUEUE",
             "slurmstepd: error: *** JOB 1342 ON node-4 CANCELLED AT 2024-03-01T02:11:09 DUE TO "

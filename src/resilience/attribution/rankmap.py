@@ -4,7 +4,8 @@ node.
 
 Sources: a line whose prefixes name a rank (or pid) and a host; NCCL's init line of the world
 communicator (`host:pid:tid [5] NCCL INFO comm 0x.. rank 13 nranks 16`); Ray Train's worker
-table (`(ip=.., pid=5126) world_rank=14`); DeepSpeed's `global_rank_mapping=` and its
+table (`(ip=10.0.2.41, pid=5126) world_rank=14`, also pid -> IP and rank -> IP); DeepSpeed's
+`global_rank_mapping=` and its
 `process 48210 spawned with command: [..., '--local_rank=3', ...]`; the torchelastic
 agent's `Rendezvous complete for workers. Result: ... global_ranks=[8, ...]` (local -> global
 on a log that shows one node's); torchelastic's failure records
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .lines import LineInfo
+from .lines import IP, LineInfo
 from .records import rank_mapping
 
 __all__ = ["RankMap", "pair", "pair_rank"]
@@ -30,22 +31,28 @@ __all__ = ["RankMap", "pair", "pair_rank"]
 _MAX_PAIRS = 1024  # pairs kept per table and cycle
 _NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
 _AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
-_NODE_RANK = re.compile(r"(?:--node[_-]rank[= ]|\bnode_rank=|\bmachine_rank=|\b(?:PET_)?NODE_RANK=)"
+_NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachine_rank="
+                        r"|\b(?:PET_)?NODE_RANK=)"
                         r"(\d{1,6})\b")
-_NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus=|"
-                    r"\b(?:PET_)?NPROC_PER_NODE=)(\d{1,4})\b")
+_NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
+                    r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=)(\d{1,4})\b")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
                       r"'--local_rank=(\d{1,6})'")
-_RAY_RANK = re.compile(r"\bpid=(\d{1,9})\) world_rank=(\d{1,6})\b")
+_RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) "
+                       r"world_rank=(\d{1,6})\b")
 
 
 def pair(table: dict[int, str], key: int, host: str) -> None:
-    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to ""."""
+    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to "",
+    one seen with an IP and a name keeps the name (Ray names a node by its IP, NCCL by name)."""
     if key in table:
-        if table[key] != host:
-            table[key] = ""
+        known = table[key]
+        if known != host and known:
+            ip_known, ip_new = bool(IP.fullmatch(known)), bool(IP.fullmatch(host))
+            table[key] = known if ip_new and not ip_known else host if ip_known and not ip_new \
+                else ""
     elif len(table) < _MAX_PAIRS:
         table[key] = host
 
@@ -85,6 +92,10 @@ class RankMap:
     section_base: int | None = None
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
+    # a node's IP -> its host name, from a line that names both (Ray's `(Worker pid=5, ip=10.0.3.14)
+    # ray-gpu-2:5:9 [0] NCCL ...`): hosts are reported by name; "" if two names disagree
+    aliases: dict[str, str] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)  # every host a line named (at most 64)
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
     # started a launcher per node and its tasks are nodes
     tasks_are_nodes: bool = False
@@ -128,6 +139,11 @@ class RankMap:
             pair(self.pid_hosts, info.pid, info.host)
         if info.pid is not None and rank is not None and not local:
             pair_rank(pids, info.pid, rank)
+        if info.host and len(self.hosts) < 64:
+            self.hosts.add(info.host)
+        if info.ip and info.host and info.host != info.ip and len(self.aliases) < _MAX_PAIRS \
+                and self.aliases.setdefault(info.ip, info.host) != info.host:
+            self.aliases[info.ip] = ""
         content = info.content
         if "nranks" in content and info.pid is not None and info.host \
                 and (m := _NCCL_COMM.search(content)):
@@ -139,10 +155,16 @@ class RankMap:
             if comm is not None and len(comm) < _MAX_PAIRS:
                 comm[info.pid] = (int(m.group(1)), info.host)
         if "world_rank=" in content:
-            for m in _RAY_RANK.finditer(content):
-                pair_rank(self.pid_ranks, int(m.group(1)), int(m.group(2)))
+            for m in _RAY_RANK.finditer(content):  # `(ip=10.0.2.41, pid=18201) world_rank=5`
+                pid, rank = int(m.group(2)), int(m.group(3))
+                pair_rank(self.pid_ranks, pid, rank)
+                if m.group(1):
+                    if len(self.hosts) < 64:
+                        self.hosts.add(m.group(1))
+                    pair(self.pid_hosts, pid, m.group(1))
+                    pair(self.rank_hosts, rank, m.group(1))
         if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
-                or "NODE_RANK" in content) \
+                or "machine-rank" in content or "NODE_RANK" in content) \
                 and (nr := _NODE_RANK.search(content)) and (np := _NPROC.search(content)):
             key = f"task {info.task}" if info.task is not None else info.host or ""
             base = int(nr.group(1)) * int(np.group(1))
@@ -184,4 +206,10 @@ class RankMap:
                 node = self.task_hosts.get(task)  # a rank seen under two tasks has task -1
                 if node:
                     pair(rank_hosts, rank, node)
+        if self.aliases:
+            rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
+
+    def name(self, host: str | None) -> str | None:
+        """`host` by its name where it is an IP that a line paired with one name."""
+        return (self.aliases.get(host) or host) if host else host

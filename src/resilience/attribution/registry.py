@@ -26,6 +26,7 @@ KEYWORDS: tuple[str, ...] = (
     "rror", "xception", "Xid", "NCCL WARN", "of memory", "atchdog", "imed out", "oom-kill",
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
     "ota exceeded", "No space left",  # `touch: ...: Disk quota exceeded`, no "error" on the line
+    "OOMKill", "reempt", "node shutdown",  # Kubernetes / cloud: `Reason: OOMKilled`, spot VMs
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table
@@ -33,7 +34,8 @@ KEYWORDS: tuple[str, ...] = (
     # worker exits
     "global_rank", "exits with return code",
     "failed (exitcode",  # torchelastic agent: `failed (exitcode: 1) local_rank: 5 (pid: 2441)`
-    "kubectl logs",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
+    "kubectl ",  # a pasted `$ kubectl logs <pod>`: the lines after it are that pod's
+    "@",  # a pasted prompt `user@host:~$ python train.py`: the lines after it are host's
     # launchers' node rank x processes per node (PyTorchJob's env: PET_NODE_RANK)
     "node_rank", "node-rank", "machine_rank", "NODE_RANK",
     "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
@@ -63,6 +65,7 @@ class Pattern:
     timeout: bool = False
     confidence: float = 0.9
     all_ranks: bool = False  # definite only when every failing rank shows it
+    summary: bool = False  # a post-mortem status, printed after the fact (`Candidate.summary`)
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from .digest import Candidate, ElasticRoot, NodeDigest
-from .lines import pid_of
+from .lines import IP, pid_of
 
 __all__ = ["launcher_records", "resolve"]
 
@@ -38,8 +38,8 @@ def resolve(c: Candidate, d: NodeDigest, digests: Sequence[NodeDigest],
         found = {d2.pid_ranks[pid] for d2 in digests if pid in d2.pid_ranks}
         found |= {e.rank for e in records if e.pid == pid and e.rank is not None}
         rank = next(iter(found)) if len(found) == 1 and -1 not in found else None
-        if rank is not None and c.node and _host_of(rank, digests, node_of_rank) not in (
-                None, c.node):
+        if rank is not None and c.node and not _same_node(
+                _host_of(rank, digests, node_of_rank), c.node):
             rank = None  # the pid's rank runs elsewhere: pids repeat across nodes
     if rank is None and c.node and (m := _DEVICE.search(c.text)) and (
             device := int(m.group(1) or m.group(2) or m.group(3))) > 0:
@@ -61,6 +61,14 @@ def _host_of(rank: int, digests: Sequence[NodeDigest],
              node_of_rank: Mapping[int, str]) -> str | None:
     return node_of_rank.get(rank) or _only(
         {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts})
+
+
+
+
+def _same_node(known: str | None, host: str) -> bool:
+    """Whether `host` may be `known` (unknown, the same, or one is an IP and one a name)."""
+    return known is None or known == host or bool(IP.fullmatch(known)) != bool(
+        IP.fullmatch(host))
 
 
 def _only(hosts: set[str]) -> str | None:

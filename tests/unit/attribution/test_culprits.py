@@ -113,7 +113,7 @@ def test_ray_trains_worker_table_names_the_rank_of_a_worker_pid() -> None:
         "ray.exceptions.RayTaskError(OutOfMemoryError): ray::_RayTrainWorker__execute.get_next() "
         "(pid=1957, ip=10.0.4.37, actor_id=1f5c)",
         "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.13 GiB.",
-    ]) == ("cuda_oom", [5], [])
+    ]) == ("cuda_oom", [5], ["10.0.4.37"])  # the table's IP of rank 5
 
 
 def test_deepspeed_names_the_node_and_its_spawn_lines_the_rank() -> None:

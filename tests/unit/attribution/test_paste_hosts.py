@@ -1,0 +1,130 @@
+"""Where a pasted log says which host its lines come from: Ray's worker prefixes (an IP, and the
+host name NCCL gives the same node), a shell prompt before a command's output, `kubectl
+describe pod`, a `kubectl get pods` row, Megatron's NaN message; and what Kubernetes and cloud
+VMs say when they kill a pod or reclaim a node."""
+
+from __future__ import annotations
+
+from resilience.attribution import analyze_lines
+from resilience.attribution.lines import kubectl_pod, parse_line, prompt_host
+
+_TIMEOUT = ("[rank{r}]:[E1119 11:43:31.489193 95 ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog "
+            "caught collective operation timeout: WorkNCCL(SeqNum=88, OpType=ALLREDUCE) ran for "
+            "1800095 milliseconds before timing out.")
+
+
+def _verdict(lines: list[str]) -> tuple[str, str, list[int], list[str]]:
+    v = analyze_lines(lines)
+    return v.action.value, v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)
+
+
+def test_a_ray_prefix_gives_the_worker_pid_and_its_node_ip() -> None:
+    info = parse_line("(RayTrainWorker pid=4410, ip=10.0.3.14) [rank6]:RuntimeError: boom")
+    assert (info.rank, info.pid, info.host, info.content) == (6, 4410, "10.0.3.14",
+                                                              "RuntimeError: boom")
+    nccl = parse_line("(RayTrainWorker pid=50211, ip=10.42.3.17) ray-gpu-2:50211:50588 [0] "
+                      "NCCL WARN NET/IB : Got async event : port error")
+    assert (nccl.pid, nccl.host, nccl.ip) == (50211, "ray-gpu-2", "10.42.3.17")
+    trainer = parse_line("(TorchTrainer pid=2790) RayTaskError(OutOfMemoryError): boom")
+    assert trainer.pid is None  # the trainer re-raises a worker's error: not a worker's pid
+    assert parse_line("(det2) ubuntu@x:~$ ls").content == "(det2) ubuntu@x:~$ ls"
+
+
+def test_a_ray_workers_rank_and_node_come_from_the_worker_table() -> None:
+    table = [f"(TorchTrainer pid=48211) - (ip=10.0.1.{23 if r < 4 else 87}, pid={9123 + r}) "
+             f"world_rank={r}, local_rank={r % 4}, node_rank={r // 4}" for r in range(8)]
+    assert _verdict([
+        *table,
+        # Ray colours the actor name
+        "ray.exceptions.RayTaskError(FileNotFoundError): \x1b[36mray::_RayTrainWorker__execute"
+        ".get_next()\x1b[39m (pid=9128, ip=10.0.1.87, actor_id=52c0)",
+        "FileNotFoundError: [Errno 2] Failed to open local file '/mnt/nvme/shards/train-5.parquet'",
+    ]) == ("STOP", "user_code", [5], ["10.0.1.87"])
+
+
+def test_a_node_named_by_ip_and_by_name_is_reported_by_name() -> None:
+    table = [f"(TorchTrainer pid=2290, ip=10.42.3.11) - (ip=10.42.3.{11 if r < 2 else 17}, "
+             f"pid={50209 + r}) world_rank={r}, local_rank={r % 2}, node_rank={r // 2}"
+             for r in range(4)]
+    assert _verdict([
+        *table,
+        "(RayTrainWorker pid=50211, ip=10.42.3.17) ray-gpu-2:50211:50588 [0] NCCL WARN NET/IB : "
+        "Got async event : port error",
+        "(RayTrainWorker pid=50209, ip=10.42.3.11) ray-gpu-0:50209:50501 [0] NCCL WARN NET/IB : "
+        "Got completion from peer 10.42.3.17<47781> with status=12 opcode=128 len=0 vendor err "
+        "129 (Recv)",
+    ]) == ("RESTART", "network", [2], ["ray-gpu-2"])
+
+
+def test_a_prompt_names_the_host_of_the_output_after_it() -> None:
+    assert prompt_host("(ft) ubuntu@ip-10-0-71-9:~/llama$ accelerate launch train.py") \
+        == "ip-10-0-71-9"
+    assert prompt_host("[alice@gpu-r07 run]$ NCCL_DEBUG=INFO python train.py") == "gpu-r07"
+    assert prompt_host("root@pod-1:/workspace# sudo dmesg -T | tail") == "pod-1"
+    for elsewhere in ("[alice@login01 ~]$ sbatch job.sh", "alice@login01:~$ cat slurm-12.out",
+                      "bob@head:~$ srun -N2 hostname"):
+        assert prompt_host(elsewhere) == "", elsewhere  # the output is not this host's
+    assert prompt_host("mail alice@example.com: the job died") is None
+    lines = [
+        "machine 0 is fine, machine 1 crashed:",
+        "(det2) ubuntu@gpu-worker-2:~/detectron2$ python tools/train_net.py --num-gpus 4 "
+        "--num-machines 2 --machine-rank 1 --dist-url tcp://10.0.40.11:50152",
+        "[default3]:RuntimeError: CUDA error: device-side assert triggered",
+    ]
+    assert _verdict(lines) == ("STOP", "user_code", [7], ["gpu-worker-2"])
+    # the same output after a login node's `cat`: no host
+    assert _verdict(["alice@login01:~$ cat slurm-88.out", *lines[2:]])[3] == []
+
+
+def test_a_prompt_whose_program_relays_other_hosts_output_names_no_host() -> None:
+    lines = [
+        "(base) ray@ray-head-7kq2x:~$ python train_dist.py --num-workers 8",
+        "(TorchTrainer pid=48211) - (ip=10.0.1.87, pid=9128) world_rank=5, local_rank=1",
+        "FileNotFoundError: [Errno 2] No such file or directory: '/mnt/nvme/shards/train-5'",
+    ]
+    assert _verdict(lines)[3] == []  # the Ray driver prints its workers' tracebacks
+
+
+def test_kubectl_describe_pod_and_a_pods_status_name_the_pod() -> None:
+    assert kubectl_pod("$ kubectl -n nlp describe pod bert-ft-worker-2") == "bert-ft-worker-2"
+    assert kubectl_pod("$ kubectl -n nlp logs bert-ft-worker-1 | tail -12") == "bert-ft-worker-1"
+    assert kubectl_pod("$ kubectl describe pods/w-3") == "w-3"
+    assert kubectl_pod("$ kubectl describe node gke-a3-x7kq") is None
+    assert kubectl_pod("$ kubectl get pods -o wide") is None
+    described = [
+        "$ kubectl -n nlp describe pod bert-ft-worker-2",
+        "Name:             bert-ft-worker-2",
+        "    Last State:     Terminated",
+        "      Reason:       OOMKilled",
+        "      Exit Code:    137",
+    ]
+    assert _verdict(described) == ("STOP", "host", [], ["bert-ft-worker-2"])
+    row = "bert-ft-worker-2      0/1     OOMKilled   0          71m   10.244.9.40   ip-10-20-42-66"
+    progress = [f"[2024-02-07 14:1{i}:21] rank=0 step {i}00 done" for i in range(5)]
+    # a status table pasted before the output it sums up is not made stale by that output
+    assert _verdict([row, *progress, _TIMEOUT.format(r=0)]) == (
+        "STOP", "host", [], ["bert-ft-worker-2"])
+    assert _verdict(["I see no OOMKilled anywhere, only:", _TIMEOUT.format(r=0)])[1] == "hang"
+
+
+def test_a_reclaimed_spot_vm_is_a_node_failure_of_that_node() -> None:
+    lines = [
+        _TIMEOUT.format(r=0),
+        "$ kubectl describe pod llama-pt-workers-0-3-8kzq2",
+        "Reason:           Terminated",
+        "Message:          Pod was terminated in response to imminent node shutdown.",
+    ]
+    assert _verdict(lines) == ("RESTART", "scheduler", [], ["llama-pt-workers-0-3-8kzq2"])
+    gcloud = ("systemevent-17320 compute.instances.preempted us-central1-a/instances/gke-a3-x7kq"
+              "  200  DONE  2024-11-19T03:43:01.817-08:00")
+    assert _verdict([_TIMEOUT.format(r=0), gcloud])[:2] == ("RESTART", "scheduler")
+
+
+def test_megatrons_nan_message_names_its_node_and_a_fqdn_is_shortened() -> None:
+    lines = [
+        "[rank27]: AssertionError: Rank 27: found NaN in local grad norm in backward pass before "
+        "data-parallel communication collective. Device: 3, node: jwb0417.juwels",
+        "srun: error: jwb0417: task 3: Exited with exit code 1",
+    ]
+    assert _verdict(lines) == ("STOP", "numerical", [27], ["jwb0417"])
+    assert _verdict(lines[:1]) == ("STOP", "numerical", [27], ["jwb0417.juwels"])
