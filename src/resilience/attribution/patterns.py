@@ -62,9 +62,11 @@ PATTERNS: tuple[Pattern, ...] = (
             "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
             "processes may have been killed by the cgroup out-of-memory handler.",
             kind="memory", tier=0, confidence=0.9),
-    # a pod's status (`kubectl get pods`, `describe pod`'s `Reason: OOMKilled`), not prose's
-    # "no OOMKilled anywhere"
-    Pattern("pod_oomkilled", C.HOST, IN, r"(?<!\bno )(?<!\bnot )\bOOMKill(?:ed|ing)\b",
+    # a pod's status (`kubectl get pods`' `0/1  OOMKilled`, `describe pod`'s `Reason: OOMKilled`,
+    # JSON's `"reason": "OOMKilled"`), not prose ("maybe it got OOMKilled", "no OOMKilled")
+    Pattern("pod_oomkilled", C.HOST, IN,
+            r"(?:[Rr]eason:?\s{1,20}\"?|\d{1,3}/\d{1,3}\s{1,20}|\b[Ss]tatus:?\s{1,20}\"?"
+            r"|\"reason\":\s?\")OOMKilled\b",
             "      Reason:       OOMKilled", kind="memory", tier=0, confidence=0.85,
             summary=True),
     Pattern("shm_full", C.HOST, IN,
