@@ -57,6 +57,7 @@ class CycleState:
         """
         if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
             self.section_host = pod  # the pasted output of one pod follows
+            self.prompt_hosts = None  # a pod's output, whatever prompt came before
             return
         prompt = prompt_host(info.content) if "@" in info.content else None
         if prompt is not None:  # `user@host:~$ torchrun ...`: that host's output follows

@@ -15,6 +15,7 @@ a mail keeps its prefixes (`    [rank6]: ...`). Terminal colour codes are droppe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 __all__ = ["IP", "PID_IN_TEXT", "LineInfo", "find_timestamp", "kubectl_pod", "parse_line", "pid_of",
@@ -53,8 +54,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     # (a worker's pid only: the trainer's lines re-raise what a worker raised)
     r"^\((?:[\w.:-]{0,40}Worker[\w.:-]{0,20} )?pid=(?P<rpid>\d{1,9})"
     r"(?:, ip=(?P<rip>\d{1,3}(?:\.\d{1,3}){3}))?\) ",
-    r"^\([\w.:-]{1,60}(?: pid=\d{1,9})?, ip=(?P<rip2>\d{1,3}(?:\.\d{1,3}){3})\) ",
-    r"^\([\w.:-]{1,60} pid=\d{1,9}\) ",
+    r"^\([\w.:-]{1,60}, ip=(?P<rip2>\d{1,3}(?:\.\d{1,3}){3})\) ",  # raylet: its node
+    r"^\([\w.:-]{1,60} pid=\d{1,9}(?:, ip=[\d.]{7,15})?\) ",  # the trainer: neither
     r"^\[pod/(?P<khost>[a-z0-9][a-z0-9.-]{0,252})/[\w.-]{1,63}\] ",
     r"^(?P<shost2>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120}) [a-z][a-z0-9-]{0,62} "
     r"(?=\[|Traceback|terminate called|[IWEF]\d{4} |[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
@@ -78,7 +79,7 @@ _HOST_IN_TEXT = re.compile(
     # Megatron's `Rank 27: found NaN in local grad norm ... Device: 3, node: gx-nd-23`
     r"|\bDevice: \d{1,3}, node: (?P<h4>[\w.-]{1,80})"
     # a row of `kubectl get pods`: NAME  READY  STATUS ...
-    r"|^(?P<h5>[a-z0-9][a-z0-9.-]{0,252}) {2,}\d{1,3}/\d{1,3} {2,}[A-Z]\w{1,30} "
+    r"|^(?P<h5>[a-z0-9][a-z0-9.-]{0,252}) {2,40}\d{1,3}/\d{1,3} {2,40}[A-Z]\w{1,30} "
 )
 _TS_ANY = re.compile(
     _ISO + r"|\b[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
@@ -204,7 +205,7 @@ def parse_line(line: str) -> LineInfo:
 
 # a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
 # mentions kubectl)
-_KUBECTL = re.compile(r"^(?:\S{0,120}[$#] {1,4})?kubectl ([^|;&]{0,400})")
+_KUBECTL = re.compile(r"^(?:[^$#]{0,200}[$#] {1,4})?kubectl ([^|;&]{0,400})")
 _KUBECTL_VALUE_OPTIONS = frozenset({
     "-n", "--namespace", "-c", "--container", "--tail", "--since", "--since-time",
     "--limit-bytes", "--max-log-requests", "--pod-running-timeout", "--context",
@@ -233,16 +234,29 @@ def kubectl_pod(content: str) -> str | None:
             verb = token
             continue
         if verb == "describe":
-            if token.startswith(("pod/", "pods/")):
+            if token.startswith(("pod/", "pods/", "po/")):
                 verb = "logs"
             elif token in ("pod", "pods", "po"):
                 verb = "logs"
                 continue
             else:
                 return None  # another kind of object: `describe node gpu-3`
-        pod = _POD.fullmatch(token)
-        return pod.group(1) if pod else None
+        pod = _POD.fullmatch(token.removeprefix("po/"))
+        if pod is None or _another_pod(tokens):
+            return None  # not a pod name, or several pods
+        return pod.group(1)
     return None
+
+
+def _another_pod(tokens: Iterator[str]) -> bool:
+    """Whether the rest of a kubectl command line names another pod (not an option value)."""
+    for token in tokens:
+        if token.startswith("-"):
+            if token in _KUBECTL_VALUE_OPTIONS:
+                next(tokens, None)
+            continue
+        return True
+    return False
 
 
 # a pasted shell prompt and its command: `(env) user@host:~/dir$ cmd`, `root@host:/w# cmd`,
@@ -258,6 +272,9 @@ _ELSEWHERE = frozenset({
     "more", "grep", "zcat", "zgrep", "rg", "awk", "sed", "vim", "vi", "diff", "git", "docker"})
 
 
+_WRAPPERS = frozenset({"sudo", "time", "nohup", "exec", "env", "nice", "stdbuf", "numactl"})
+
+
 def prompt_host(content: str) -> str | None:
     """For a pasted shell prompt, the host whose output follows: the prompt's host, or "" when
     the command prints another host's (`ssh`, `srun`, `kubectl`) or a file's (`cat`, `tail`),
@@ -268,6 +285,13 @@ def prompt_host(content: str) -> str | None:
     cmd = m.group("cmd")
     words = _ENV_SET.sub("", cmd, count=1).split(None, 1)
     program = words[0].rsplit("/", 1)[-1] if words else ""
-    if program in ("sudo", "time", "nohup", "exec") and len(words) > 1:
-        program = words[1].split(None, 1)[0].rsplit("/", 1)[-1]
+    rest = words[1] if len(words) > 1 else ""
+    while program in _WRAPPERS and rest:  # `sudo -u bob ssh gpu-4`, `env X=1 python ...`
+        args = rest.split()
+        i = 0
+        while i < len(args) and (args[i].startswith("-") or "=" in args[i]):
+            i += 2 if args[i] in ("-u", "-g") else 1
+        if i >= len(args):
+            break
+        program, rest = args[i].rsplit("/", 1)[-1], " ".join(args[i + 1:])
     return "" if program in _ELSEWHERE else m.group("h1") or m.group("h2") or ""

@@ -62,11 +62,12 @@ PATTERNS: tuple[Pattern, ...] = (
             "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
             "processes may have been killed by the cgroup out-of-memory handler.",
             kind="memory", tier=0, confidence=0.9),
-    # a pod's status (`kubectl get pods`' `0/1  OOMKilled`, `describe pod`'s `Reason: OOMKilled`,
-    # JSON's `"reason": "OOMKilled"`), not prose ("maybe it got OOMKilled", "no OOMKilled")
+    # a pod's status: `describe pod`'s / a YAML's `Reason: OOMKilled` line, a `kubectl get pods`
+    # row, JSON's `"reason": "OOMKilled"`; not prose ("was the reason OOMKilled?")
     Pattern("pod_oomkilled", C.HOST, IN,
-            r"(?:[Rr]eason:?\s{1,20}\"?|\d{1,3}/\d{1,3}\s{1,20}|\b[Ss]tatus:?\s{1,20}\"?"
-            r"|\"reason\":\s?\")OOMKilled\b",
+            r"^\s{0,12}[Rr]eason:\s{1,20}OOMKilled\s{0,8}$"
+            r"|^[a-z0-9][a-z0-9.-]{0,252} {2,20}\d{1,3}/\d{1,3} {1,20}OOMKilled {1,20}\d"
+            r"|\"reason\":\s{0,2}\"OOMKilled\"",
             "      Reason:       OOMKilled", kind="memory", tier=0, confidence=0.85,
             summary=True),
     Pattern("shm_full", C.HOST, IN,
@@ -225,11 +226,11 @@ PATTERNS: tuple[Pattern, ...] = (
             r"DUE TO NODE FAIL|srun: error: Node failure on|NODE_FAIL|node failure",
             "srun: error: Node failure on gpu-node-113", kind="node_failure", tier=0,
             confidence=0.9),
-    # one node's VM reclaimed by the cloud (a spot / preemptible VM): that node is lost, like a
-    # node failure, not the whole job's allocation
+    # one node's VM reclaimed by the cloud (a spot / preemptible VM; the kubelet's pod message,
+    # GCE's operation): that node is lost, like a node failure, not the whole job's allocation
     Pattern("node_preempted", C.SCHEDULER, IN,
-            r"imminent node shutdown|compute\.instances\.preempted|\bis being preempted"
-            r"|[Ss]pot (?:VM|[Ii]nstance).{0,60}(?:preempt|[Ii]nterrupt|reclaim)",
+            r"Pod was terminated in response to imminent node shutdown"
+            r"|compute\.instances\.preempted",
             "Message:          Pod was terminated in response to imminent node shutdown.",
             kind="node_failure", tier=0, confidence=0.85, summary=True),
     Pattern("slurm_preempt", C.SCHEDULER, IN,

@@ -44,12 +44,15 @@ _RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) 
                        r"world_rank=(\d{1,6})\b")
 
 
-def pair(table: dict[int, str], key: int, host: str) -> None:
-    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to "",
-    one seen with an IP and a name keeps the name (Ray names a node by its IP, NCCL by name)."""
+def pair(table: dict[int, str], key: int, host: str, names: bool = False) -> None:
+    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to "".
+    With `names` (a rank's host: one node), a key seen with an IP and a name keeps the name
+    (Ray names a node by its IP, NCCL by its name)."""
     if key in table:
         known = table[key]
-        if known != host and known:
+        if known != host and known and not names:
+            table[key] = ""
+        elif known != host and known:
             ip_known, ip_new = bool(IP.fullmatch(known)), bool(IP.fullmatch(host))
             table[key] = known if ip_new and not ip_known else host if ip_known and not ip_new \
                 else ""
@@ -132,7 +135,7 @@ class RankMap:
         hosts, pids = (self.task_hosts, self.task_pids) if by_task else (self.rank_hosts,
                                                                           self.pid_ranks)
         if info.host and rank is not None and not local:
-            pair(hosts, rank, info.host)
+            pair(hosts, rank, info.host, names=True)
         if info.task is not None and rank is not None and not local and not by_task:
             pair_rank(self.rank_tasks, rank, info.task)
         if info.host and info.pid is not None:
@@ -162,7 +165,7 @@ class RankMap:
                     if len(self.hosts) < 64:
                         self.hosts.add(m.group(1))
                     pair(self.pid_hosts, pid, m.group(1))
-                    pair(self.rank_hosts, rank, m.group(1))
+                    pair(self.rank_hosts, rank, m.group(1), names=True)
         if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
                 or "machine-rank" in content or "NODE_RANK" in content) \
                 and (nr := _NODE_RANK.search(content)) and (np := _NPROC.search(content)):
@@ -191,7 +194,7 @@ class RankMap:
         if self.nccl_comms:
             for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
                 pair_rank(pid_ranks, pid, rank)
-                pair(rank_hosts, rank, host)
+                pair(rank_hosts, rank, host, names=True)
         for pid, (host, local) in self.spawned.items():
             pair(self.pid_hosts, pid, host)
             if local < len(ranks := self.host_ranks.get(host, ())):

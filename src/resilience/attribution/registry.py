@@ -26,7 +26,8 @@ KEYWORDS: tuple[str, ...] = (
     "rror", "xception", "Xid", "NCCL WARN", "of memory", "atchdog", "imed out", "oom-kill",
     "Root Cause", "fallen off", "egmentation", "NaN", "oss is", "by peer", "ycle",
     "ota exceeded", "No space left",  # `touch: ...: Disk quota exceeded`, no "error" on the line
-    "OOMKill", "reempt", "node shutdown",  # Kubernetes / cloud: `Reason: OOMKilled`, spot VMs
+    # Kubernetes / cloud: `Reason: OOMKilled`, a spot VM reclaimed
+    "OOMKilled", "node shutdown", "instances.preempted",
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table

@@ -76,6 +76,32 @@ def test_a_prompt_names_the_host_of_the_output_after_it() -> None:
     assert _verdict(["alice@login01:~$ cat slurm-88.out", *lines[2:]])[3] == []
 
 
+def test_kubectl_after_a_prompt_names_the_pod_and_wrappers_are_seen_through() -> None:
+    device_assert = "[default3]:RuntimeError: CUDA error: device-side assert triggered"
+    for first in ("alice@login:~$ ls", "alice@gpu-3:~$ nvidia-smi"):
+        assert _verdict([first, "alice@login:~$ kubectl logs trainer-worker-1", device_assert]) \
+            == ("STOP", "user_code", [3], ["trainer-worker-1"]), first
+    for prompt in ("(venv) alice@login:~$ kubectl logs w-3", "[alice@login01 ~]$ kubectl logs w-3",
+                   "$ kubectl describe po/w-3"):
+        assert kubectl_pod(prompt) == "w-3", prompt
+    assert kubectl_pod("$ kubectl describe pod a-1 b-2") is None  # two pods
+    assert kubectl_pod("$ kubectl logs bert-ft-master-0 -n nlp --tail 40") == "bert-ft-master-0"
+    for wrapped in ("alice@gpu-3:~$ env X=1 ssh gpu-4", "alice@gpu-3:~$ sudo -u bob ssh gpu-4"):
+        assert prompt_host(wrapped) == "", wrapped
+
+
+def test_a_trainers_line_carries_no_host_of_its_own() -> None:
+    table = [f"(TorchTrainer pid=2290, ip=10.42.3.11) - (ip=10.42.3.{11 if r < 2 else 17}, "
+             f"pid={50209 + r}) world_rank={r}, local_rank={r % 2}, node_rank={r // 2}"
+             for r in range(4)]
+    assert _verdict([
+        *table,
+        "(TorchTrainer pid=2290, ip=10.42.3.11) ray.exceptions.RayTaskError(FileNotFoundError): "
+        "ray::_RayTrainWorker__execute.get_next() (pid=50212, ip=10.42.3.17, actor_id=5e1c)",
+        "(TorchTrainer pid=2290, ip=10.42.3.11) FileNotFoundError: [Errno 2] No such file: 'x'",
+    ]) == ("STOP", "user_code", [3], ["10.42.3.17"])
+
+
 def test_a_prompt_whose_program_relays_other_hosts_output_names_no_host() -> None:
     lines = [
         "(base) ray@ray-head-7kq2x:~$ python train_dist.py --num-workers 8",
@@ -83,6 +109,7 @@ def test_a_prompt_whose_program_relays_other_hosts_output_names_no_host() -> Non
         "FileNotFoundError: [Errno 2] No such file or directory: '/mnt/nvme/shards/train-5'",
     ]
     assert _verdict(lines)[3] == []  # the Ray driver prints its workers' tracebacks
+    assert _verdict([lines[0], lines[2]])[3] == ["ray-head-7kq2x"]  # nothing relayed: its own
 
 
 def test_kubectl_describe_pod_and_a_pods_status_name_the_pod() -> None:
@@ -105,8 +132,12 @@ def test_kubectl_describe_pod_and_a_pods_status_name_the_pod() -> None:
     assert _verdict([row, *progress, _TIMEOUT.format(r=0)]) == (
         "STOP", "host", [], ["bert-ft-worker-2"])
     for prose in ("I see no OOMKilled anywhere, only:", "maybe it got OOMKilled and the kubelet "
-                  "sent TERM first?"):  # a guess in a thread is no pod status
+                  "sent TERM first?", "Was the reason OOMKilled? No, describe says Reason: Error.",
+                  "Is the pod status OOMKilled or Error?", "> status: OOMKilled? I don't think so",
+                  "the reason OOMKilled is not shown anywhere"):  # a guess is no pod status
         assert _verdict([prose, _TIMEOUT.format(r=0)])[1] == "hang", prose
+    assert _verdict(['{"type": "Terminated", "reason": "OOMKilled", "exitCode": 137}',
+                     _TIMEOUT.format(r=0)])[:2] == ("STOP", "host")
 
 
 def test_a_reclaimed_spot_vm_is_a_node_failure_of_that_node() -> None:
@@ -120,6 +151,13 @@ def test_a_reclaimed_spot_vm_is_a_node_failure_of_that_node() -> None:
     gcloud = ("systemevent-17320 compute.instances.preempted us-central1-a/instances/gke-a3-x7kq"
               "  200  DONE  2024-11-19T03:43:01.817-08:00")
     assert _verdict([_TIMEOUT.format(r=0), gcloud])[:2] == ("RESTART", "scheduler")
+    bug = ["[rank3]: Traceback (most recent call last):", "[rank3]: ValueError: bad config key"]
+    for prose in ("I don't think the node is being preempted, it's on-demand.",
+                  "We are not on spot instances, so no preemption/interruption here.",
+                  "Not an imminent node shutdown: the node is still Ready.",
+                  "Our spot VMs get preempted sometimes but this is different:"):
+        # talk of preemption does not hide the bug (a RESTART into the same bug)
+        assert _verdict([prose, *bug]) == ("STOP", "user_code", [3], []), prose
 
 
 def test_megatrons_nan_message_names_its_node_and_a_fqdn_is_shortened() -> None:
