@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .lines import LineInfo, kubectl_pod, pid_of, prompt_host
+from .lines import LineInfo, pid_of
 from .markers import parse_progress
+from .paste import kubectl_pod, prompt_host
 from .progress import Stretch
 from .rankmap import RankMap
 from .records import agent_exit, deepspeed_exit, ray_exit, spawn_exit, srun_exit

@@ -382,7 +382,7 @@ def test_launcher_records_are_in_line_order_whatever_the_batching() -> None:
 
 
 def test_a_kubectl_command_line_names_one_pod_or_none() -> None:
-    from resilience.attribution.lines import kubectl_pod
+    from resilience.attribution.paste import kubectl_pod
 
     assert kubectl_pod("$ kubectl logs -n training gpt-train-worker-2") == "gpt-train-worker-2"
     assert kubectl_pod("kubectl logs -f --tail 200 trainer-worker-3") == "trainer-worker-3"

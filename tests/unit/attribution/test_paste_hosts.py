@@ -6,7 +6,8 @@ VMs say when they kill a pod or reclaim a node."""
 from __future__ import annotations
 
 from resilience.attribution import analyze_lines
-from resilience.attribution.lines import kubectl_pod, parse_line, prompt_host
+from resilience.attribution.lines import parse_line
+from resilience.attribution.paste import kubectl_pod, prompt_host
 
 _TIMEOUT = ("[rank{r}]:[E1119 11:43:31.489193 95 ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog "
             "caught collective operation timeout: WorkNCCL(SeqNum=88, OpType=ALLREDUCE) ran for "
