@@ -56,20 +56,11 @@ class CycleState:
 
         `look_back` finds a timestamp on earlier lines; called only for candidates.
         """
-        if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
-            self.section_host = pod  # the pasted output of one pod follows
-            self.prompt_hosts = None  # a pod's output, whatever prompt came before
+        if self._command(info):
             return
-        prompt = prompt_host(info.content) if "@" in info.content else None
-        if prompt is not None:  # `user@host:~$ torchrun ...`: that host's output follows
-            self.section_host = prompt or None
-            self.prompt_hosts = frozenset(self.ranks.hosts)
         own_host = info.host
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)
-        if prompt is not None:  # a command, no message: only its node rank counts
-            self.ranks.add(info, None, False)
-            return
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:
@@ -122,6 +113,22 @@ class CycleState:
             task_rank=info.rank_is_task and rank == info.task, task=info.task, pid=pid,
             base=self.ranks.section_base if local else None,
         ))
+
+    def _command(self, info: LineInfo) -> bool:
+        """Whether `info` is a pasted command line that says whose output follows (`kubectl
+        logs <pod>`, a prompt `user@host:~$ torchrun ...`); it sets `section_host`."""
+        if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
+            self.section_host = pod  # the pasted output of one pod follows
+            self.prompt_hosts = None  # a pod's output, whatever prompt came before
+            return True
+        prompt = prompt_host(info.content) if "@" in info.content else None
+        if prompt is None:
+            return False
+        self.section_host = prompt or None
+        self.prompt_hosts = frozenset(self.ranks.hosts)
+        host = info.host or (self.section_host if self.node is None else None)
+        self.ranks.add(info._replace(host=host), None, False)  # only its node rank counts
+        return True
 
     def _relayed(self, own_host: str | None) -> bool:
         """Whether a line after a prompt names a host other than the prompt's (its prefix

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,11 @@ def corpus_labels() -> dict[str, dict[str, object]]:
 @pytest.fixture
 def corpus() -> Path:
     return CORPUS
+
+
+def ray_table(trainer: str, ips: Sequence[str], pids: Sequence[int]) -> list[str]:
+    """Ray Train's worker table as its trainer prints it: one line per world rank, the ranks
+    split evenly over the nodes `ips`, `pids[r]` the pid of rank r."""
+    per = len(pids) // len(ips)
+    return [f"({trainer}) - (ip={ips[r // per]}, pid={pid}) world_rank={r}, "
+            f"local_rank={r % per}, node_rank={r // per}" for r, pid in enumerate(pids)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from resilience.attribution import DEFAULT_POLICY, Analyzer, analyze_lines, combine
 
+from .conftest import ray_table
+
 _SUMMARY = """\
 ============================================================
 train.py FAILED
@@ -103,9 +105,8 @@ def test_an_xid_pid_names_the_rank_whose_nccl_lines_carry_that_pid() -> None:
 
 
 def test_ray_trains_worker_table_names_the_rank_of_a_worker_pid() -> None:
-    table = [f"(TorchTrainer pid=2790, ip=10.0.4.21) - (ip=10.0.4.{21 if r < 4 else 37}, "
-             f"pid={2871 + r if r < 4 else 1952 + r}) world_rank={r}, local_rank={r % 4}, "
-             f"node_rank={r // 4}" for r in range(8)]
+    table = ray_table("TorchTrainer pid=2790, ip=10.0.4.21", ["10.0.4.21", "10.0.4.37"],
+                      [*range(2871, 2875), *range(1956, 1960)])
     assert _culprits([
         *table,
         "ray.exceptions.RayTaskError(OutOfMemoryError): ray::_Inner.train() (pid=2790, "
@@ -289,8 +290,7 @@ def test_torchelastic_agent_lines_map_a_local_rank_and_its_pid() -> None:
 
 
 def test_ray_names_the_worker_whose_task_raised() -> None:
-    table = [f"(TorchTrainer pid=8812) - (ip=10.0.3.{12 if r < 2 else 17}, pid={8907 + r}) "
-             f"world_rank={r}, local_rank={r % 2}, node_rank={r // 2}" for r in range(4)]
+    table = ray_table("TorchTrainer pid=8812", ["10.0.3.12", "10.0.3.17"], range(8907, 8911))
     assert _culprits([
         *table,
         "ray.exceptions.RayTaskError(TypeError): ray::_Inner.train() (pid=8812, ip=10.0.3.12, "

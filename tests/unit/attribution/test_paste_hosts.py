@@ -9,6 +9,8 @@ from resilience.attribution import analyze_lines
 from resilience.attribution.lines import parse_line
 from resilience.attribution.paste import kubectl_pod, prompt_host
 
+from .conftest import ray_table
+
 _TIMEOUT = ("[rank{r}]:[E1119 11:43:31.489193 95 ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog "
             "caught collective operation timeout: WorkNCCL(SeqNum=88, OpType=ALLREDUCE) ran for "
             "1800095 milliseconds before timing out.")
@@ -32,8 +34,7 @@ def test_a_ray_prefix_gives_the_worker_pid_and_its_node_ip() -> None:
 
 
 def test_a_ray_workers_rank_and_node_come_from_the_worker_table() -> None:
-    table = [f"(TorchTrainer pid=48211) - (ip=10.0.1.{23 if r < 4 else 87}, pid={9123 + r}) "
-             f"world_rank={r}, local_rank={r % 4}, node_rank={r // 4}" for r in range(8)]
+    table = ray_table("TorchTrainer pid=48211", ["10.0.1.23", "10.0.1.87"], range(9123, 9131))
     assert _verdict([
         *table,
         # Ray colours the actor name
@@ -44,9 +45,8 @@ def test_a_ray_workers_rank_and_node_come_from_the_worker_table() -> None:
 
 
 def test_a_node_named_by_ip_and_by_name_is_reported_by_name() -> None:
-    table = [f"(TorchTrainer pid=2290, ip=10.42.3.11) - (ip=10.42.3.{11 if r < 2 else 17}, "
-             f"pid={50209 + r}) world_rank={r}, local_rank={r % 2}, node_rank={r // 2}"
-             for r in range(4)]
+    table = ray_table("TorchTrainer pid=2290, ip=10.42.3.11", ["10.42.3.11", "10.42.3.17"],
+                      range(50209, 50213))
     assert _verdict([
         *table,
         "(RayTrainWorker pid=50211, ip=10.42.3.17) ray-gpu-2:50211:50588 [0] NCCL WARN NET/IB : "
@@ -92,9 +92,8 @@ def test_kubectl_after_a_prompt_names_the_pod_and_wrappers_are_seen_through() ->
 
 
 def test_a_trainers_line_carries_no_host_of_its_own() -> None:
-    table = [f"(TorchTrainer pid=2290, ip=10.42.3.11) - (ip=10.42.3.{11 if r < 2 else 17}, "
-             f"pid={50209 + r}) world_rank={r}, local_rank={r % 2}, node_rank={r // 2}"
-             for r in range(4)]
+    table = ray_table("TorchTrainer pid=2290, ip=10.42.3.11", ["10.42.3.11", "10.42.3.17"],
+                      range(50209, 50213))
     assert _verdict([
         *table,
         "(TorchTrainer pid=2290, ip=10.42.3.11) ray.exceptions.RayTaskError(FileNotFoundError): "
