@@ -41,6 +41,10 @@ class Keys:
         """Keep-alive lease of a joiner waiting for round n to close (wall-clock seconds)."""
         return self._k(f"round/{n}/alive/{slot}")
 
+    def round_waiting(self, n: int) -> str:
+        """Node ids (appended, one per line) of agents that waited for round n to open."""
+        return self._k(f"round/{n}/waiting")
+
     def latest_round(self) -> str:
         """The newest round the leader has seen open; late joiners start from here."""
         return self._k("round/latest")
@@ -71,6 +75,6 @@ class Keys:
         """Permanent close; first reason wins (compare-set from empty)."""
         return self._k("shutdown")
 
-    def exit_acks(self) -> str:
-        """Atomic add counter of agents that read the shutdown and are leaving."""
-        return self._k("exit/acks")
+    def exit_ack(self, node_id: str) -> str:
+        """Exists once agent ``node_id`` read the outcome and is leaving (exit barrier)."""
+        return self._k(f"exit/ack/{node_id}")

@@ -213,10 +213,16 @@ def _start_closer(
 
 
 def _exit_barrier(rdzv: RendezvousClient, closer: RoundCloser | None, cfg: LaunchConfig) -> None:
-    """The leader keeps the store up until every agent of the last round read the outcome."""
+    """The leader keeps the store up until every agent still in the job has read the outcome.
+
+    That is each live joiner of the last assigned round and of the round closed with
+    ``shutdown``, and each spare or late joiner that was waiting for that round to open.
+    """
     if closer is None:
         return
-    expected = max(closer.participants_last_round, 1)
     deadline = time.monotonic() + cfg.rdzv.close_timeout
-    while rdzv.store.add(rdzv.keys.exit_acks(), 0) < expected and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while time.monotonic() < deadline:
+        roll = closer.exit_roll()
+        if roll is not None and rdzv.acked(roll[1] | rdzv.waiters(roll[0])):
+            return
+        time.sleep(0.02)

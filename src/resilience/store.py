@@ -27,6 +27,10 @@ class Store(Protocol):
         ...
 
     def add(self, key: str, amount: int) -> int: ...
+    def append(self, key: str, value: str) -> None:
+        """Append ``value`` to the key's value atomically (creates the key)."""
+        ...
+
     def check(self, keys: Sequence[str]) -> bool: ...
     def wait(self, keys: Sequence[str], timeout: float) -> bool:
         """Block until every key exists; False on timeout."""
@@ -74,6 +78,9 @@ class TorchStore:
     def add(self, key: str, amount: int) -> int:
         value: int = self._call("add", self.raw.add, key, amount)
         return value
+
+    def append(self, key: str, value: str) -> None:
+        self._call("append", self.raw.append, key, value)
 
     def check(self, keys: Sequence[str]) -> bool:
         value: bool = self._call("check", self.raw.check, list(keys))
@@ -152,6 +159,11 @@ class MemoryStore:
             self._data[key] = str(value).encode()
             self._cond.notify_all()
             return value
+
+    def append(self, key: str, value: str) -> None:
+        with self._cond:
+            self._data[key] = self._data.get(key, b"") + value.encode()
+            self._cond.notify_all()
 
     def check(self, keys: Sequence[str]) -> bool:
         with self._cond:

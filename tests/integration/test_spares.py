@@ -6,7 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,13 @@ from launch_helpers import TRAIN, alive, events, free_port, read_pids, wait_for
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen[str]]]]:
-    """Start the three agents; whatever happens in the test, none survives it."""
+    """Start agents (all three by default); whatever happens in the test, none survives it."""
     procs: list[subprocess.Popen[str]] = []
+    port, ftrun = free_port(), shutil.which("ftrun")
+    assert ftrun
 
-    def run(*train_args: str) -> list[subprocess.Popen[str]]:
-        port, ftrun = free_port(), shutil.which("ftrun")
-        assert ftrun
-        for node in range(3):
+    def run(*train_args: str, nodes: Sequence[int] = (0, 1, 2)) -> list[subprocess.Popen[str]]:
+        for node in nodes:
             conf = (f"is_host={int(node == 0)},join_timeout=120,last_call_timeout=1,"
                     "keep_alive_interval=0.5,keep_alive_max_attempt=4")
             procs.append(subprocess.Popen(
@@ -47,21 +47,50 @@ def _kinds(tmp_path: Path, node: int) -> list[object]:
     return [e["event"] for e in events(tmp_path / f"node{node}")]
 
 
-def _reap(procs: list[subprocess.Popen[str]]) -> list[int | None]:
-    for p in procs:
-        p.communicate(timeout=180)
-    return [p.returncode for p in procs]
+def _reap(procs: list[subprocess.Popen[str]]) -> tuple[list[int | None], str]:
+    """Every agent's exit code, and for assertion messages the codes with each stderr tail."""
+    errs = [p.communicate(timeout=180)[1] for p in procs]
+    codes = [p.returncode for p in procs]
+    why = "\n".join(f"--- node{n} (rc {c}):\n{e[-3000:]}" for n, (c, e) in
+                     enumerate(zip(codes, errs, strict=True)))
+    return codes, f"{codes}\n{why}"
 
 
 def test_success_makes_spares_exit_0(tmp_path: Path, start) -> None:
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
-    codes = _reap(start("--pid-dir", str(pid_dir)))
-    assert codes == [0, 0, 0]
+    codes, why = _reap(start("--pid-dir", str(pid_dir)))
+    assert codes == [0, 0, 0], why
     assert len(read_pids(pid_dir)) == 2 and not any(alive(p) for p in read_pids(pid_dir))
     spares = [n for n in range(3) if "spare" in _kinds(tmp_path, n)]
     assert len(spares) == 1
     assert "cycle_started" not in _kinds(tmp_path, spares[0])
+
+
+def test_a_late_spare_reads_the_success_before_the_leader_goes(tmp_path: Path, start) -> None:
+    """A node that starts after round 0 closed waits for round 1 without joining any round.
+
+    It is frozen while the job succeeds; the leader must keep the store up until it has read
+    the outcome (the exit barrier includes the agents waiting for the next round to open).
+    """
+    hold = tmp_path / "hold"
+    start("--hold-until", str(hold), nodes=(0, 1))
+    wait_for(lambda: all("cycle_started" in _kinds(tmp_path, n) for n in (0, 1)), 90,
+             "cycle 0 to start on nodes 0 and 1")
+    procs = start("--hold-until", str(hold), nodes=(2,))
+    wait_for(lambda: "spare" in _kinds(tmp_path, 2), 60, "node 2 to wait as a spare")
+    assert _kinds(tmp_path, 2) == ["agent_started", "spare"]  # a late joiner: in no round yet
+    procs[2].send_signal(signal.SIGSTOP)
+    hold.touch()
+    wait_for(lambda: all("job_closed" in _kinds(tmp_path, n) for n in (0, 1)), 90,
+             "nodes 0 and 1 to read the success")
+    procs[1].communicate(timeout=60)
+    assert procs[0].poll() is None, "the leader left while a spare had not read the outcome"
+    procs[2].send_signal(signal.SIGCONT)
+    codes, why = _reap(procs)
+    assert codes == [0, 0, 0], why
+    closed = [e for e in events(tmp_path / "node2") if e["event"] == "job_closed"]
+    assert [e["reason"] for e in closed] == ["succeeded"], why
 
 
 def test_killed_agent_is_replaced_by_the_spare(tmp_path: Path, start) -> None:
@@ -71,18 +100,18 @@ def test_killed_agent_is_replaced_by_the_spare(tmp_path: Path, start) -> None:
     victim = next(n for n in (1, 2) if "cycle_started" in _kinds(tmp_path, n))
     spare = 3 - victim
     procs[victim].kill()
-    codes = _reap(procs)
-    assert codes[0] == 0 and codes[spare] == 0 and codes[victim] == -signal.SIGKILL
+    codes, why = _reap(procs)
+    assert codes[0] == 0 and codes[spare] == 0 and codes[victim] == -signal.SIGKILL, why
     started = [e for e in events(tmp_path / f"node{spare}") if e["event"] == "cycle_started"]
     assert [e["cycle"] for e in started] == [1]
 
 
 def test_hardware_fault_excludes_the_node_and_a_spare_takes_over(tmp_path: Path, start) -> None:
-    codes = _reap(start("--fail-cycles", "0", "--fail-rank", "1", "--mode", "xid"))
+    codes, why = _reap(start("--fail-cycles", "0", "--fail-rank", "1", "--mode", "xid"))
     excluded = [n for n in range(3) if "excluded" in _kinds(tmp_path, n) and n != 0]
-    assert len(excluded) == 1, codes
+    assert len(excluded) == 1, why
     (bad,) = excluded
-    assert codes[bad] == 94 and sorted(codes) == [0, 0, 94]
+    assert codes[bad] == 94 and sorted(codes) == [0, 0, 94], why
     assert (tmp_path / f"node{bad}" / "spares" / "excluded_nodes.txt").read_text() == f"node{bad}\n"
     assert (tmp_path / "node0" / "spares" / "excluded_nodes.txt").read_text() == f"node{bad}\n"
     spare = 3 - bad

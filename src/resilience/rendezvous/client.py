@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from resilience.errors import RendezvousGracefulExitError, RendezvousTimeoutError
@@ -82,6 +83,9 @@ class RendezvousClient:
         died after joining from one that is merely waiting. Raises RendezvousGracefulExitError
         when the job is closed, RendezvousTimeoutError when the round does not close in time.
         """
+        if not self.store.check([self.keys.round_open(n)]):
+            # A spare or late joiner: the leader must wait for its exit ack if the job ends now.
+            self.store.append(self.keys.round_waiting(n), self.node_id + "\n")
         while not self.store.wait([self.keys.round_open(n)], 60.0):
             pass
         self._raise_if_shutdown()
@@ -147,5 +151,14 @@ class RendezvousClient:
             return True
         return False
 
-    def ack_exit(self) -> int:
-        return self.store.add(self.keys.exit_acks(), 1)
+    def ack_exit(self) -> None:
+        self.store.set(self.keys.exit_ack(self.node_id), "1")
+
+    def waiters(self, n: int) -> set[str]:
+        """Node ids of the agents that waited for round n to open."""
+        raw = try_get(self.store, self.keys.round_waiting(n))
+        return {i for i in raw.decode().split("\n") if i} if raw else set()
+
+    def acked(self, node_ids: AbstractSet[str]) -> bool:
+        """True once every agent in ``node_ids`` has acked its exit."""
+        return not node_ids or self.store.check([self.keys.exit_ack(i) for i in node_ids])

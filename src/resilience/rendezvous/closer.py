@@ -68,7 +68,10 @@ class _Progress:
     """What the closer remembers between rounds."""
 
     prev_ranks: dict[str, int] = field(default_factory=dict)
-    last_joined: int = 0
+    last_ids: frozenset[str] = frozenset()  # every live joiner of the last assigned round
+    # Set once, when the closer closes a round with `shutdown`: that round, and the ids of the
+    # live joiners of it and of the last assigned round (one attribute: read by another thread).
+    closed_job: tuple[int, frozenset[str]] | None = None
     active_slots: dict[int, str] = field(default_factory=dict)  # slot -> node of last close
     worker_stores: list[TorchStore] = field(default_factory=list)
 
@@ -98,9 +101,14 @@ class RoundCloser:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resilience-closer", daemon=True)
 
-    @property
-    def participants_last_round(self) -> int:
-        return self.progress.last_joined
+    def exit_roll(self) -> tuple[int, frozenset[str]] | None:
+        """Who must ack before the leader's store may go: None until the closer closed the job.
+
+        The round closed with ``shutdown`` and the node ids of the live joiners of it and of
+        the last assigned round; agents that only *waited* for that round to open (spares,
+        late joiners) are in its ``waiting`` key (``RendezvousClient.waiters``).
+        """
+        return self.progress.closed_job
 
     def start(self) -> None:
         self._thread.start()
@@ -121,7 +129,8 @@ class RoundCloser:
         except (ResilienceError, ValueError) as exc:
             # Never leave the agents waiting for a round nobody will close.
             log.error("round closer failed in round %d: %s", n, exc)
-            self._close_shutdown(n, ShutdownReason.FAILED, f"leader's round closer failed: {exc}")
+            detail = f"leader's round closer failed: {exc}"
+            self._close_shutdown(n, {}, ShutdownReason.FAILED, detail)
 
     def _wait_open(self, n: int) -> bool:
         """Wait for round n to open; meanwhile watch the leases of cycle n-1's active nodes."""
@@ -186,14 +195,12 @@ class RoundCloser:
                     self._stop.wait(self.tick)
                     continue
                 if outcome.stop:
-                    self.progress.last_joined = max(len(slots), self.progress.last_joined)
-                    self._close_shutdown(n, ShutdownReason.STOPPED, outcome.reason)
+                    self._close_shutdown(n, slots, ShutdownReason.STOPPED, outcome.reason)
                     return False
                 exclude = outcome.exclude_hosts
             if decision.action is CloseAction.SHUTDOWN:
-                # Everyone of the last closed round and of this one must read the outcome.
-                self.progress.last_joined = max(len(slots), self.progress.last_joined)
-                self._close_shutdown(n, decision.shutdown or ShutdownReason.FAILED, decision.reason)
+                reason = decision.shutdown or ShutdownReason.FAILED
+                self._close_shutdown(n, slots, reason, decision.reason)
                 return False
             self._close_assigned(n, slots, decision.reason, exclude)
             return True
@@ -234,15 +241,20 @@ class RoundCloser:
         raw = try_get(self.store, key)
         return None if raw is None else decode(ShutdownRecord, raw)
 
-    def _close_shutdown(self, n: int, reason: ShutdownReason, detail: str) -> None:
+    def _close_shutdown(
+        self, n: int, slots: dict[int, Participant], reason: ShutdownReason, detail: str
+    ) -> None:
+        # Everyone of the last closed round and of this one must read the outcome.
+        ids = self.progress.last_ids | {p.node_id for p in slots.values()}
         record = ShutdownRecord(reason=reason, detail=detail, by="leader")
         self.store.compare_set(self.keys.shutdown(), "", encode(record))
         wake = OpenRecord(opened_by="leader", reason=f"job closed: {reason.value}")
         self.store.compare_set(self.keys.round_open(n + 1), "", encode(wake))
         self.store.set(
             self.keys.round_closed(n),
-            encode(CloseRecord(outcome="shutdown", participants=self.progress.last_joined)),
+            encode(CloseRecord(outcome="shutdown", participants=len(ids))),
         )
+        self.progress.closed_job = (n, frozenset(ids))
         self.on_event("round_closed", {"round": n, "outcome": "shutdown", "reason": detail})
 
     def _close_assigned(
@@ -269,7 +281,7 @@ class RoundCloser:
         }
         self.progress.prev_ranks = {p.node_id: r for p, r in active.values()}
         self.progress.active_slots = {i: p.node_id for i, (p, _) in active.items()}
-        self.progress.last_joined = len(slots)  # excluded agents ack their exit too
+        self.progress.last_ids = frozenset(p.node_id for p in slots.values())  # excluded ack too
         closed = CloseRecord(outcome="assigned", participants=len(participants))
         self.store.set(self.keys.round_closed(n), encode(closed))
         spares = len(participants) - len(active)

@@ -6,6 +6,8 @@
                     all-reduces forever, so it fails when a peer dies)
 --pid-dir DIR       write <cycle>_<rank>.pid so tests can check for orphans
 --progress          print a newer iteration every cycle (the repeat rule sees progress)
+--hold-until PATH   after the all_reduce, every rank waits for PATH to exist (tests pick
+                    the moment a cycle ends)
 """
 
 import argparse
@@ -20,6 +22,7 @@ parser.add_argument("--fail-rank", type=int, default=1)
 parser.add_argument("--mode", default="exit")
 parser.add_argument("--pid-dir", default="")
 parser.add_argument("--progress", action="store_true", help="log a newer iteration each cycle")
+parser.add_argument("--hold-until", default="")
 args = parser.parse_args()
 
 cycle = int(os.environ.get("RESILIENCE_CYCLE_ID", os.environ["TORCHELASTIC_RESTART_COUNT"]))
@@ -37,6 +40,8 @@ dist.all_reduce(t)
 print(f"rank {rank} cycle {cycle} allreduce {t.item():g}", flush=True)
 if args.progress:  # training got further than in the previous cycle
     print(f"iteration {100 * (cycle + 1)} | loss 2.31", flush=True)
+while args.hold_until and not os.path.exists(args.hold_until):
+    time.sleep(0.05)
 
 failing = args.fail_cycles == "all" or str(cycle) in args.fail_cycles.split(",")
 if args.mode == "hang" and failing:

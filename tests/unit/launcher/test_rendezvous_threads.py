@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,6 +171,20 @@ def _run_parallel(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     return results
 
 
+def _run_parallel_start(call: Callable[[], Any]) -> Callable[[], list[Any]]:
+    """Start ``call`` in a thread now; the returned function waits for it like _run_parallel."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(_run_parallel([call])[0]), daemon=True)
+    thread.start()
+
+    def finish() -> list[Any]:
+        thread.join(timeout=2 * DEADLINE)
+        assert not thread.is_alive(), "a party is still blocked after the deadline"
+        return result
+
+    return finish
+
+
 def _me(node: str) -> Participant:
     return Participant(node_id=node, host="host", pid=1, local_world_size=LOCAL_WORLD_SIZE)
 
@@ -283,7 +298,39 @@ def test_all_nodes_succeed_then_the_job_is_closed(start_job: Callable[..., Job])
     }
     # the leader's exit barrier waits for every agent of the last cycle, not for the (empty)
     # round that only carried the shutdown
-    assert job.closer.participants_last_round == 3
+    assert job.closer.exit_roll() == (1, frozenset(NODES))
+
+
+def test_the_exit_roll_holds_a_late_joiner_waiting_for_the_next_round(
+    start_job: Callable[..., Job],
+) -> None:
+    """A node that started after round 0 closed waits for round 1 and is in no round's slots:
+    the leader must still wait for its exit ack (else its store goes while the node reads)."""
+    job = start_job()
+    _assignments(_join_all(job, 0))
+    # the test's own connection is free to block in the late joiner's wait
+    late = RendezvousClient(job.conns.server, job.keys, "late", DEADLINE)
+    outcome = _run_parallel_start(lambda: late.join(1, _me("late")))
+    n1 = job.clients["n1"]
+    deadline = time.monotonic() + DEADLINE
+    while n1.waiters(1) != {"late"}:
+        assert time.monotonic() < deadline, "the late joiner never registered as waiting"
+        time.sleep(0.01)
+    assert job.closer.exit_roll() is None  # the job is not closed yet
+
+    assert [job.clients[n].report_success(0, 3) for n in NODES] == [False, False, True]
+    (result,) = outcome()
+    assert isinstance(result, RendezvousGracefulExitError) and result.reason == "succeeded"
+    job.events.round_closed(1)
+    roll = job.closer.exit_roll()
+    assert roll is not None
+    everyone = roll[1] | n1.waiters(roll[0])
+    assert everyone == {*NODES, "late"}
+    for node in NODES:
+        job.clients[node].ack_exit()
+    assert not n1.acked(everyone)  # the late joiner has not read the outcome yet
+    late.ack_exit()
+    assert n1.acked(everyone)
 
 
 def test_restart_budget_exhausted_closes_the_job(start_job: Callable[..., Job]) -> None:

@@ -148,6 +148,13 @@ def test_multi_set_multi_get(pair: Pair, k: str) -> None:
     assert b.multi_get(list(reversed(keys))) == [f"v{i}".encode() for i in reversed(range(5))]
 
 
+def test_append_creates_then_extends_the_value(pair: Pair, k: str) -> None:
+    a, b = pair
+    a.append(k, "n1\n")
+    b.append(k, "n2\n")
+    assert a.get(k) == b"n1\nn2\n"
+
+
 # -- keys -----------------------------------------------------------------------------------
 
 
@@ -166,7 +173,9 @@ def test_keys_are_scoped_by_run_and_round() -> None:
         keys.cycle_trigger(1),
         keys.cycle_verdict(1),
         keys.shutdown(),
-        keys.exit_acks(),
+        keys.round_waiting(1),
+        keys.exit_ack("n0"),
+        keys.exit_ack("n1"),
     ]
     assert len(set(built)) == len(built)
     assert all(key.startswith("/resilience/job/") for key in built)
