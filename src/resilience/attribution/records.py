@@ -36,8 +36,10 @@ _LOCAL = re.compile(r"local_rank:? ?(\d{1,6})")  # `rank : 14 (local_rank: 6)`
 _MAX_TEXT = 4096
 _SRUN = re.compile(
     r"srun: error: ([\w.-]{1,80}): task (\d{1,6}): (?:Exited with exit code (\d{1,3})"
-    r"|(Aborted|Segmentation fault|Bus error|Killed))")
-_SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed": -9}
+    r"|(Aborted|Segmentation fault|Bus error|Killed|Out Of Memory))")
+# the signal each srun wording stands for (`Out Of Memory`: the cgroup's OOM killer, SIGKILL)
+_SIGNALS = {"Aborted": -6, "Segmentation fault": -11, "Bus error": -7, "Killed": -9,
+            "Out Of Memory": -9}
 _DEEPSPEED = re.compile(
     r"'--local_rank=(\d{1,6})'.{0,3000}?\] exits with return code = (-?\d{1,4})")
 _AGENT = re.compile(r"failed \(exitcode: (-?\d{1,4})\) local_rank: (\d{1,6}) \(pid: (\d{1,9})\)")

@@ -94,3 +94,38 @@ def test_a_local_rank_takes_the_node_rank_of_its_section_of_the_paste() -> None:
     ]
     _, ranks, _ = _verdict(lines)
     assert ranks == [7]  # machine 1 x 4 GPUs + process 3, not 3
+
+
+def test_srun_names_the_task_its_cgroup_killed_out_of_memory() -> None:
+    lines = [
+        "RuntimeError: DataLoader worker (pid 48211) is killed by signal: Killed.",
+        "slurmstepd: error: Detected 1 oom_kill event in StepId=5521934.0. Some of the step "
+        "tasks have been OOM Killed.",
+        "srun: error: gpn-112: task 5: Out Of Memory",
+        "srun: error: gpn-111: tasks 0-3: Aborted (core dumped)",
+        "srun: error: gpn-112: tasks 4,6-7: Aborted (core dumped)",
+    ]
+    assert _verdict(lines) == ("host", [5], ["gpn-112"])
+
+
+_MISMATCH = ("[rank{me}]: RuntimeError: Detected mismatch between collectives on ranks. Rank "
+             "{me} is running collective: CollectiveFingerPrint(SequenceNumber=48211, OpType={op}"
+             ", TensorShape=[1], TensorDtypes=Float), but Rank {other} is running collective: "
+             "CollectiveFingerPrint(SequenceNumber=48211, OpType={other_op}, TensorShape=[1], "
+             "TensorDtypes=Float).")
+
+
+def _mismatch(me: int, other: int, odd: int) -> str:
+    ops = {True: "BROADCAST", False: "ALLREDUCE"}
+    return _MISMATCH.format(me=me, other=other, op=ops[me == odd], other_op=ops[other == odd])
+
+
+def test_a_collective_mismatch_blames_the_rank_that_ran_another_collective() -> None:
+    # every rank raises; each names the first rank that differs from it: the odd one is rank 5,
+    # named by all the others, and it names rank 0
+    lines = [_mismatch(r, 5, odd=5) for r in (2, 6, 0, 7)] + [_mismatch(5, 0, odd=5)]
+    assert _verdict(lines) == ("user_code", [5], [])
+    assert _verdict(lines[:1]) == ("user_code", [5], [])  # one line: the rank it names
+    assert _verdict(lines[-1:]) == ("user_code", [5], [])  # the odd one's own: not rank 0
+    # two lines that blame each other's rank and nothing else: no way to tell
+    assert _verdict([_mismatch(2, 5, odd=5), _mismatch(5, 2, odd=2)])[1] == [2, 5]

@@ -1,0 +1,198 @@
+"""Who is to blame for a chosen root: the culprit ranks and nodes of a verdict.
+
+The root line's own rank and host first; else what the launchers recorded (torchelastic's
+first failure, srun, DeepSpeed, `mp.spawn`, Ray); else the one rank or host whose lines show
+the same kind of fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from .digest import Candidate, ElasticRoot, NodeDigest
+from .lines import IP
+from .registry import Role
+from .verdict import Category
+
+__all__ = ["culprits", "first_failure", "killed_silently", "nodes_of", "odd_rank_out"]
+
+
+def culprits(
+    root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
+    digests: Sequence[NodeDigest], kind: str, records: Sequence[ElasticRoot],
+    killed: ElasticRoot | None,
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if root.category is Category.SCHEDULER and kind != "node_failure":
+        return (), ()  # a time limit or a preemption is the job's, not a rank's
+    failed = {e.rank for e in records if e.rank is not None}
+    if root.role is Role.CASCADE and root.timeout and killed is not None:
+        ranks = [killed.rank] if killed.rank is not None else []
+        return tuple(ranks), nodes_of(ranks, {killed.host} if killed.host else set(), pool,
+                                      digests)
+    if root.role is Role.CASCADE:
+        return _cascade_culprits(root, pool, digests, records, failed)
+    ranks = sorted({c.rank for c in same if c.rank is not None})
+    nodes = {c.node for c in same if c.node}
+    if _MISMATCH.search(root.text) and (odd := odd_rank_out(c.text for _, c in pool)) is not None:
+        ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
+    if not ranks:
+        # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
+        # host prefix): the rank(s) that reported the same kind of fault (on the root's node),
+        # if there is one, or if a launcher saw each of them fail
+        seen = {c.rank for _, c in pool if c.category is root.category and c.rank is not None
+                and c.role is not Role.NOISE and (not nodes or c.node in nodes)}
+        ranks = sorted(seen) if len(seen) == 1 or (seen and seen <= failed) else []
+    if root.category is Category.NETWORK and len(ranks) > 1 and len(nodes) == 1 \
+            and failed & set(ranks):
+        # ranks of one node that all saw its shared HCA fail: the culprits are those whose
+        # process the launcher saw fail
+        ranks = sorted(failed & set(ranks))
+    if not ranks and (e := first_failure(records, nodes)) is not None:
+        ranks = [e.rank] if e.rank is not None else []
+        nodes |= {e.host} if e.host else set()
+    if not ranks and root.category is Category.GPU_HARDWARE:
+        ranks = _gpu_symptom(pool, nodes)
+    if not nodes and (not ranks or root.category in _NODE_FAULTS):
+        # the one host whose lines show this kind of fault (an Xid in a node's dmesg)
+        hosts = {c.node for _, c in pool if c.category is root.category and c.node
+                 and c.role is Role.INITIATING}
+        nodes = hosts if len(hosts) == 1 else nodes
+    return tuple(ranks), nodes_of(ranks, nodes, pool, digests)
+
+
+# torch's ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) on every rank: "Rank <me> is
+# running collective: <mine>, but Rank <first rank that differs> is running collective: ..."
+_MISMATCH = re.compile(r"Rank (\d{1,7}) is running collective: .{1,3000}?, but Rank (\d{1,7}) is "
+                       r"running collective")
+
+
+def odd_rank_out(texts: Iterable[str]) -> int | None:
+    """The rank whose collective differs from the others' in a collective-mismatch report.
+
+    Every rank raises, so the raising ranks are not the culprit: the one that ran another
+    collective is. Each rank names the first rank that differs from it, so the odd one is
+    named by all the others; it names rank 0 (or 1). With one line only, its named rank, unless
+    that is rank 0 (the reference every odd rank names). None without a report or on a tie.
+    """
+    pairs = [(int(m[1]), int(m[2])) for t in texts if (m := _MISMATCH.search(t))]
+    if not pairs:
+        return None
+    if len(set(pairs)) == 1:
+        me, other = pairs[0]
+        return me if other == 0 else other
+    counts = Counter(r for pair in set(pairs) for r in pair).most_common(2)
+    return counts[0][0] if counts[0][1] > counts[1][1] else None
+
+
+def _cascade_culprits(root: Candidate, pool: list[tuple[int, Candidate]],
+                      digests: Sequence[NodeDigest], records: Sequence[ElasticRoot],
+                      failed: set[int]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """A consequence names its reporter, not the faulty rank: no culprit. Except a network
+    fault with nothing initiating anywhere: the link of a rank that reported it and died of
+    it, or, when the reporter blames its peer, torchelastic's first failure."""
+    if root.category is not Category.NETWORK or root.timeout:
+        return (), ()
+    first = first_failure(records, set())
+    by_torchelastic = first is not None and first.source in _TORCHELASTIC \
+        and first.rank is not None
+    if _BLAMES_PEER.search(root.text):  # the peer died
+        if first is None or not by_torchelastic or first.rank is None:
+            return (), ()
+        return (first.rank,), nodes_of([first.rank], {first.host} if first.host else set(),
+                                       pool, digests)
+    ranks = _network_reporters(root, pool, records, failed)
+    if not ranks or (by_torchelastic and first is not None and first.rank not in ranks):
+        return (), ()  # none, or torchelastic saw another rank fail first (the peer?)
+    return tuple(ranks), nodes_of(ranks, {root.node} if root.node else set(), pool, digests)
+
+
+_TORCHELASTIC = ("root_cause", "failure")  # record sources with a time order
+
+# a reporter that says its peer went away (the peer's process died): not its own link
+_BLAMES_PEER = re.compile(r"remote process exited|closed by (?:remote )?peer|reset by peer")
+
+
+def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
+                       records: Sequence[ElasticRoot], failed: set[int]) -> list[int]:
+    """The rank(s) a launcher saw fail among those that reported a network fault: the root's
+    own if it is one of them, else the only one (on the root's node, for a root line with a
+    host but no rank)."""
+    reporters = {c.rank for _, c in pool if c.category is Category.NETWORK and not c.timeout
+                 and c.rank is not None and not _BLAMES_PEER.search(c.text)} & failed
+    if root.rank is not None and root.rank in reporters:
+        return [root.rank]
+    if not reporters and root.rank is None and root.node:
+        reporters = {e.rank for e in records if e.host == root.node and e.rank is not None}
+    return sorted(reporters) if len(reporters) == 1 else []
+
+
+def nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candidate]],
+             digests: Sequence[NodeDigest]) -> tuple[str, ...]:
+    """`nodes`, or else the nodes the culprit ranks are known to run on; by the short name
+    where the log names a node both ways (`jwb0417.juwels` and `jwb0417`)."""
+    found = set(nodes)
+    if not nodes and ranks:
+        found = {c.node for _, c in pool if c.rank in ranks and c.node}
+        for rank in ranks:
+            hosts = {d.rank_hosts[rank] for d in digests if rank in d.rank_hosts}
+            if len(hosts) == 1 and "" not in hosts:
+                found |= hosts
+    if any("." in n for n in found):
+        known = {c.node for _, c in pool if c.node} | {
+            h for d in digests for h in (*d.rank_hosts.values(), *d.pid_hosts.values())} | {
+            e.host for d in digests for e in d.elastic_roots if e.host}
+        found = {short if "." in n and not IP.fullmatch(n)
+                 and (short := n.split(".", 1)[0]) in known else n for n in found}
+    return tuple(sorted(found))
+
+
+# signals a worker dies of by itself or from outside (the OOM killer, a kubelet, a segfault),
+# unlike the NCCL watchdog's SIGABRT, the launcher's SIGTERM or a Ctrl-C
+_SILENT_SIGNALS = frozenset({-4, -7, -8, -9, -11})
+
+
+def killed_silently(records: Sequence[ElasticRoot]) -> ElasticRoot | None:
+    """torchelastic's record of the one worker that died of such a signal, when the log has
+    only timeouts: it died first, silently, and the others waited for it. None if none did,
+    or several."""
+    killed = [e for e in records if e.source in _TORCHELASTIC and e.exitcode in _SILENT_SIGNALS]
+    ranks = {e.rank for e in killed if e.rank is not None}
+    locals_ = {e.local_rank for e in killed}
+    hosts = {e.host for e in killed if e.host}
+    if len(ranks) != 1 or len(locals_) != 1 or len(hosts) > 1:
+        return None  # none, several, or one known by its local rank only
+    return max((e for e in killed if e.rank is not None), key=lambda e: e.host is not None)
+
+
+def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoot | None:
+    """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
+    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn` or
+    Ray saw end with an error (with an error code, when others died of a signal)."""
+    records = [e for e in records if not nodes or e.host in nodes]
+    elastic = [e for e in records if e.source in _TORCHELASTIC]
+    if elastic:
+        return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
+                                           e.source != "root_cause", e.line))
+    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn", "ray")]
+    if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:
+        # one exited with an error code, the others were killed by a signal after it
+        others = [e for e in others if (e.exitcode or 0) > 0]
+    return others[0] if len({(e.rank, e.local_rank, e.host) for e in others}) == 1 else None
+
+
+# faults of a node's hardware: the host whose lines show one is the culprit node
+_NODE_FAULTS = frozenset({Category.GPU_HARDWARE, Category.HOST, Category.NETWORK})
+
+# CUDA errors a rank sees when its GPU fails under it
+_GPU_SYMPTOMS = frozenset({"illegal_access", "cuda_unknown", "cuda_other", "gpu_unavailable"})
+
+
+def _gpu_symptom(pool: list[tuple[int, Candidate]], nodes: set[str]) -> list[int]:
+    """A hardware root that names no rank (an `Xid` line of dmesg) is the GPU of the one
+    rank that saw a CUDA error (on the root's node, when that is known)."""
+    seen = {c.rank for _, c in pool
+            if c.pattern in _GPU_SYMPTOMS and c.rank is not None
+            and (not nodes or c.node in nodes)}
+    return sorted(seen) if len(seen) == 1 else []
