@@ -125,8 +125,15 @@ def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
     return next(iter(found)) if len(found) == 1 else None
 
 
+# More processes than any GPU node has (16: a DGX-2): a `[default27]:` prefix is a global rank
+# (a `log_line_prefix_template` of `[${rank}]:`, or an older torchrun's), not a local one
+_MAX_LOCAL_RANK = 15
+
+
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
                  task: int | None = None, section: int | None = None) -> int | None:
+    if local > _MAX_LOCAL_RANK:
+        return local
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
     if section is not None and task is None and not host:

@@ -129,3 +129,18 @@ def test_a_collective_mismatch_blames_the_rank_that_ran_another_collective() -> 
     assert _verdict(lines[-1:]) == ("user_code", [5], [])  # the odd one's own: not rank 0
     # two lines that blame each other's rank and nothing else: no way to tell
     assert _verdict([_mismatch(2, 5, odd=5), _mismatch(5, 2, odd=2)])[1] == [2, 5]
+
+
+def test_a_tee_prefix_too_big_for_a_local_rank_is_the_global_one() -> None:
+    # two nodes' output, so `[defaultN]:` reads as a local rank; but no node has 28 GPUs
+    lines = [
+        "$ kubectl logs trainer-0",
+        "[default2]:[E ProcessGroupNCCL.cpp:475] [Rank 2] Watchdog caught collective operation "
+        "timeout: WorkNCCL(SeqNum=88, OpType=ALLREDUCE) ran for 1800095 milliseconds",
+        *_block("Root Cause (first observed failure)", "trainer-0", 2, 2, -6, "SIGABRT"),
+        "$ kubectl logs trainer-3",
+        "[default27]:OSError: [Errno 5] Input/output error",
+        "torch.distributed.elastic.agent.server.api: [ERROR] failed (exitcode: 1) local_rank: 3 "
+        "(pid: 412) of binary: /usr/bin/python3",
+    ]
+    assert _verdict(lines) == ("host", [27], ["trainer-3"])
