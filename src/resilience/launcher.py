@@ -223,6 +223,8 @@ def _exit_barrier(rdzv: RendezvousClient, closer: RoundCloser | None, cfg: Launc
     deadline = time.monotonic() + cfg.rdzv.close_timeout
     while time.monotonic() < deadline:
         roll = closer.exit_roll()
-        if roll is not None and rdzv.acked(roll[1] | rdzv.waiters(roll[0])):
-            return
-        time.sleep(0.02)
+        if roll is not None:
+            n, ids, dead = roll
+            if rdzv.acked((ids | rdzv.waiters(n)) - dead):
+                return
+        time.sleep(0.05)

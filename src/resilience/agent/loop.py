@@ -85,6 +85,7 @@ class Agent:
     def run(self) -> int:
         cycle, me = self.rdzv.first_round(), self.me
         if cycle > 0:
+            self.rdzv.announce_waiting(cycle)  # registered before anyone reads the event
             self.events.emit(
                 "spare", f"joined late: waiting for round {cycle} as a hot spare", cycle=cycle
             )
@@ -263,8 +264,8 @@ class Agent:
             detail=detail,
             exit_code=code,
         )
+        self._print_timeline()  # reads verdicts: before the ack lets the leader's store go
         self.rdzv.ack_exit()
-        self._print_timeline()
         self.exit_barrier()
         return code
 

@@ -35,7 +35,8 @@ def culprits(
         return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
-    if _MISMATCH.search(root.text) and (odd := odd_rank_out(c.text for _, c in pool)) is not None:
+    if _MISMATCH.search(root.text) and (
+            odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
     if not ranks:
         # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
@@ -68,22 +69,31 @@ _MISMATCH = re.compile(r"Rank (\d{1,7}) is running collective: .{1,3000}?, but R
                        r"running collective")
 
 
-def odd_rank_out(texts: Iterable[str]) -> int | None:
-    """The rank whose collective differs from the others' in a collective-mismatch report.
+def odd_rank_out(lines: Iterable[tuple[int | None, str]]) -> int | None:
+    """The rank whose collective differs from the others' in a collective-mismatch report,
+    from (the line's prefix rank, its text) pairs.
 
     Every rank raises, so the raising ranks are not the culprit: the one that ran another
-    collective is. Each rank names the first rank that differs from it, so the odd one is
-    named by all the others; it names rank 0 (or 1). With one line only, its named rank, unless
-    that is rank 0 (the reference every odd rank names). None without a report or on a tie.
+    collective is. Each rank names the first rank that differs from it, so the odd one is named
+    by all the others, and names rank 0 (1, if it is rank 0) itself. So: the rank the lines name
+    most. One line `Rank a ..., but Rank b`: b, unless b is 0 (a is odd, or 0 is) or a, b are 0,
+    1 (likewise). None without a report, on a tie, or when a prefix rank is not the rank the
+    line names (a sub-group's ranks: `new_group` numbers its members from 0). Several odd ranks
+    all name rank 0: only one of them comes out.
     """
-    pairs = [(int(m[1]), int(m[2])) for t in texts if (m := _MISMATCH.search(t))]
-    if not pairs:
-        return None
-    if len(set(pairs)) == 1:
-        me, other = pairs[0]
-        return me if other == 0 else other
-    counts = Counter(r for pair in set(pairs) for r in pair).most_common(2)
-    return counts[0][0] if counts[0][1] > counts[1][1] else None
+    pairs = set()
+    for prefix, text in lines:
+        if (m := _MISMATCH.search(text)) is None:
+            continue
+        me, other = int(m[1]), int(m[2])
+        if prefix is not None and prefix != me:
+            return None
+        pairs.add((me, other))
+    if len(pairs) == 1:
+        ((me, other),) = pairs
+        return None if other == 0 or (me, other) == (0, 1) else other
+    counts = Counter(r for pair in pairs for r in pair).most_common(2)
+    return counts[0][0] if len(counts) > 1 and counts[0][1] > counts[1][1] else None
 
 
 def _cascade_culprits(root: Candidate, pool: list[tuple[int, Candidate]],
@@ -176,6 +186,8 @@ def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoo
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
     others = [e for e in records if e.source in ("srun", "deepspeed", "spawn", "ray")]
+    if len(ooms := [e for e in others if ": Out Of Memory" in e.text]) == 1:
+        return ooms[0]  # srun's task its cgroup's OOM killer ended; the others died after it
     if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:
         # one exited with an error code, the others were killed by a signal after it
         others = [e for e in others if (e.exitcode or 0) > 0]

@@ -125,15 +125,14 @@ def _mapped(local: int, host: str, digests: Sequence[NodeDigest]) -> int | None:
     return next(iter(found)) if len(found) == 1 else None
 
 
-# More processes than any GPU node has (16: a DGX-2): a `[default27]:` prefix is a global rank
-# (a `log_line_prefix_template` of `[${rank}]:`, or an older torchrun's), not a local one
+# More processes than any GPU node has (16: a DGX-2): when nothing maps a `[default27]:`
+# prefix, it is taken as printed (a global rank) rather than dropped. A CPU-only job with more
+# processes per node and no node rank in its log gets a wrong culprit rank from this.
 _MAX_LOCAL_RANK = 15
 
 
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
                  task: int | None = None, section: int | None = None) -> int | None:
-    if local > _MAX_LOCAL_RANK:
-        return local
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
     if section is not None and task is None and not host:
@@ -148,7 +147,7 @@ def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
                if e.local_rank == local and e.rank is not None and (not host or e.host == host)]
     if len({e.rank for e in entries}) == 1:
         return entries[0].rank
-    return None if _many_nodes(digests) else local
+    return None if _many_nodes(digests) and local <= _MAX_LOCAL_RANK else local
 
 
 def _many_nodes(digests: Sequence[NodeDigest]) -> bool:

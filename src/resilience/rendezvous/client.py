@@ -54,6 +54,7 @@ class RendezvousClient:
         self.join_timeout = join_timeout
         self.keep_alive_interval = keep_alive_interval
         self.wall_clock = wall_clock
+        self._announced: set[int] = set()
 
     # -- rounds ----------------------------------------------------------------------------
     def open_round(self, n: int, reason: str) -> None:
@@ -83,9 +84,8 @@ class RendezvousClient:
         died after joining from one that is merely waiting. Raises RendezvousGracefulExitError
         when the job is closed, RendezvousTimeoutError when the round does not close in time.
         """
-        if not self.store.check([self.keys.round_open(n)]):
-            # A spare or late joiner: the leader must wait for its exit ack if the job ends now.
-            self.store.append(self.keys.round_waiting(n), self.node_id + "\n")
+        if n not in self._announced:
+            self.announce_waiting(n)
         while not self.store.wait([self.keys.round_open(n)], 60.0):
             pass
         self._raise_if_shutdown()
@@ -110,6 +110,14 @@ class RendezvousClient:
         if raw is None:  # joined after the close, or declared dead: wait for the next round
             return JoinResult(slot, None)
         return JoinResult(slot, decode(Assignment, raw))
+
+    def announce_waiting(self, n: int) -> None:
+        """Before waiting for round n to open: a spare or late joiner registers in its
+        ``waiting`` key, so that if the job ends now the leader waits for this agent's exit ack
+        (one ``check`` when the round is open already, as it is for every active agent)."""
+        self._announced.add(n)
+        if not self.store.check([self.keys.round_open(n)]):
+            self.store.append(self.keys.round_waiting(n), self.node_id + "\n")
 
     def renew(self, n: int, slot: int) -> None:
         """Renew this node's keep-alive lease for round n (any new value will do)."""

@@ -69,6 +69,8 @@ class _Progress:
 
     prev_ranks: dict[str, int] = field(default_factory=dict)
     last_ids: frozenset[str] = frozenset()  # every live joiner of the last assigned round
+    last_round: int = -1  # the last assigned round
+    dead_ids: frozenset[str] = frozenset()  # nodes whose keep-alive lease went stale
     # Set once, when the closer closes a round with `shutdown`: that round, and the ids of the
     # live joiners of it and of the last assigned round (one attribute: read by another thread).
     closed_job: tuple[int, frozenset[str]] | None = None
@@ -101,14 +103,21 @@ class RoundCloser:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resilience-closer", daemon=True)
 
-    def exit_roll(self) -> tuple[int, frozenset[str]] | None:
+    def exit_roll(self) -> tuple[int, frozenset[str], frozenset[str]] | None:
         """Who must ack before the leader's store may go: None until the closer closed the job.
 
-        The round closed with ``shutdown`` and the node ids of the live joiners of it and of
-        the last assigned round; agents that only *waited* for that round to open (spares,
-        late joiners) are in its ``waiting`` key (``RendezvousClient.waiters``).
+        The round closed with ``shutdown``, the node ids of the live joiners of it and of the
+        last assigned round, and the ids of nodes found dead (not waited for); agents that only
+        *waited* for that round to open (spares, late joiners) are in its ``waiting`` key
+        (``RendezvousClient.waiters``). If the closer's thread died before closing the job, the
+        last assigned round's joiners and the waiters of the round after it.
         """
-        return self.progress.closed_job
+        p = self.progress
+        if p.closed_job is not None:
+            return (*p.closed_job, p.dead_ids)
+        if self._thread.ident is not None and not self._thread.is_alive():
+            return p.last_round + 1, p.last_ids, p.dead_ids
+        return None
 
     def start(self) -> None:
         self._thread.start()
@@ -145,6 +154,7 @@ class RoundCloser:
                 self.gate.poll_late()
             lost = self._poll_leases(n - 1, self.progress.active_slots)
             if lost:
+                self.progress.dead_ids |= set(lost)
                 detail = f"no keep-alive for more than {self.cfg.keep_alive_timeout:g}s"
                 self.on_event("node_dead", {"round": n - 1, "node": lost[0], "reason": detail})
                 opened = OpenRecord(opened_by="leader", reason=f"node {lost[0]} lost: {detail}")
@@ -224,6 +234,7 @@ class RoundCloser:
         dead = self.leases.stale(sorted(slots), now)
         for i in dead:
             node = slots.pop(i).node_id
+            self.progress.dead_ids |= {node}
             reason = f"no keep-alive for {self.leases.silent_for(i, now):.1f}s"
             self.on_event("node_dead", {"round": n, "node": node, "reason": reason})
         return bool(dead)
@@ -246,6 +257,7 @@ class RoundCloser:
     ) -> None:
         # Everyone of the last closed round and of this one must read the outcome.
         ids = self.progress.last_ids | {p.node_id for p in slots.values()}
+        ids -= self.progress.dead_ids
         record = ShutdownRecord(reason=reason, detail=detail, by="leader")
         self.store.compare_set(self.keys.shutdown(), "", encode(record))
         wake = OpenRecord(opened_by="leader", reason=f"job closed: {reason.value}")
@@ -282,6 +294,7 @@ class RoundCloser:
         self.progress.prev_ranks = {p.node_id: r for p, r in active.values()}
         self.progress.active_slots = {i: p.node_id for i, (p, _) in active.items()}
         self.progress.last_ids = frozenset(p.node_id for p in slots.values())  # excluded ack too
+        self.progress.last_round = n
         closed = CloseRecord(outcome="assigned", participants=len(participants))
         self.store.set(self.keys.round_closed(n), encode(closed))
         spares = len(participants) - len(active)

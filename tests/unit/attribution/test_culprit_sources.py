@@ -106,6 +106,9 @@ def test_srun_names_the_task_its_cgroup_killed_out_of_memory() -> None:
         "srun: error: gpn-112: tasks 4,6-7: Aborted (core dumped)",
     ]
     assert _verdict(lines) == ("host", [5], ["gpn-112"])
+    # a peer that exited with an error after it does not hide it
+    peer = "srun: error: gpn-111: task 0: Exited with exit code 1"
+    assert _verdict([*lines, peer]) == ("host", [5], ["gpn-112"])
 
 
 _MISMATCH = ("[rank{me}]: RuntimeError: Detected mismatch between collectives on ranks. Rank "
@@ -126,9 +129,18 @@ def test_a_collective_mismatch_blames_the_rank_that_ran_another_collective() -> 
     lines = [_mismatch(r, 5, odd=5) for r in (2, 6, 0, 7)] + [_mismatch(5, 0, odd=5)]
     assert _verdict(lines) == ("user_code", [5], [])
     assert _verdict(lines[:1]) == ("user_code", [5], [])  # one line: the rank it names
-    assert _verdict(lines[-1:]) == ("user_code", [5], [])  # the odd one's own: not rank 0
+    # the odd rank is 0 (a collective under `if rank == 0:`): named by the others
+    zero = [_mismatch(r, 0, odd=0) for r in (2, 3)] + [_mismatch(0, 1, odd=0)]
+    assert _verdict(zero) == ("user_code", [0], [])
+    # one line naming rank 0 (or rank 0's naming 1) cannot tell which of the two is odd: the
+    # reporter stays, as for any error; never the other rank
+    assert _verdict(zero[:1]) == ("user_code", [2], [])
+    assert _verdict(zero[-1:]) == ("user_code", [0], [])
     # two lines that blame each other's rank and nothing else: no way to tell
     assert _verdict([_mismatch(2, 5, odd=5), _mismatch(5, 2, odd=2)])[1] == [2, 5]
+    # a sub-group's report numbers its members from 0: not global ranks
+    sub = [f"[rank{8 + g}]: " + _mismatch(g, 5, odd=5).split("]: ", 1)[1] for g in (0, 1)]
+    assert _verdict(sub)[1] == [8, 9]
 
 
 def test_a_tee_prefix_too_big_for_a_local_rank_is_the_global_one() -> None:
@@ -144,3 +156,6 @@ def test_a_tee_prefix_too_big_for_a_local_rank_is_the_global_one() -> None:
         "(pid: 412) of binary: /usr/bin/python3",
     ]
     assert _verdict(lines) == ("host", [27], ["trainer-3"])
+    # a node rank and a process count in the log map it, however big (a CPU node's gloo job)
+    env = "PET_NODE_RANK=1 PET_NPROC_PER_NODE=32 PET_NNODES=2"
+    assert _verdict([*lines[:-3], lines[-3], env, *lines[-2:]])[1] == [59]
