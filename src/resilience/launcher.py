@@ -127,7 +127,7 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
     rdzv = RendezvousClient(
         store, keys, node_id, cfg.rdzv.join_timeout, cfg.rdzv.keep_alive_interval
     )
-    closer = _start_closer(cfg, store, keys, events, policy) if is_leader else None
+    closer = _start_closer(cfg, store, keys, events, policy, node_id) if is_leader else None
     signals = _Signals(cfg.signals_to_handle)
     analysis = NodeAnalysis(cfg.rdzv.local_addr) if cfg.ft.attribution.rules else None
     if analysis is not None:
@@ -166,7 +166,12 @@ def launch(cfg: LaunchConfig, base_env: Mapping[str, str]) -> int:
 
 
 def _start_closer(
-    cfg: LaunchConfig, store: TorchStore, keys: Keys, events: EventLog, policy: Policy
+    cfg: LaunchConfig,
+    store: TorchStore,
+    keys: Keys,
+    events: EventLog,
+    policy: Policy,
+    node_id: str,
 ) -> RoundCloser:
     r = cfg.rdzv
     master_addr = r.master_addr_for_workers
@@ -206,6 +211,7 @@ def _start_closer(
         make_worker_store=lambda: host_store(master_addr, 0, r.read_timeout),
         on_event=on_event,
         gate=gate,
+        leader_id=node_id,
     )
     closer.start()
     RendezvousClient(store, keys, "leader", r.join_timeout).open_round(0, "job start")

@@ -150,14 +150,24 @@ def _order_key(p: Participant) -> tuple[float, str, str]:
 
 
 def choose_excluded(
-    slots: Mapping[int, Participant], hosts: frozenset[str], min_nodes: int
+    slots: Mapping[int, Participant], hosts: frozenset[str], min_nodes: int, keep: str = ""
 ) -> tuple[set[int], str]:
-    """Slots on blamed hosts to exclude, unless that would leave fewer than ``min_nodes``."""
+    """Slots on blamed hosts to exclude, unless that would leave fewer than ``min_nodes``.
+
+    Never the agent ``keep`` (the leader's: its process hosts the rendezvous store, so its
+    exit would end the job for every node).
+    """
     blamed = {i for i, p in slots.items() if p.host in hosts}
+    kept = {i for i in blamed if slots[i].node_id == keep}
+    blamed -= kept
     left = len(slots) - len(blamed)
     if blamed and left < min_nodes:
         return set(), f"only {left} nodes would be left, min is {min_nodes}"
-    return blamed, "attribution blamed their hardware"
+    why = "attribution blamed their hardware"
+    if kept:
+        why += "; the leader's node stays (it hosts the rendezvous store)" if blamed else ""
+        return blamed, why if blamed else "the leader's node hosts the rendezvous store"
+    return blamed, why
 
 
 def build_assignments(

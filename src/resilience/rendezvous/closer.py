@@ -88,6 +88,7 @@ class RoundCloser:
         make_worker_store: Callable[[], TorchStore],
         on_event: Callable[[str, dict[str, object]], None],
         gate: DecisionGate | None = None,
+        leader_id: str = "",
         tick: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -97,6 +98,7 @@ class RoundCloser:
         self.make_worker_store = make_worker_store
         self.on_event = on_event
         self.gate = gate
+        self.leader_id = leader_id  # the leader's own agent: never excluded
         self.tick, self.clock, self.wall_clock = tick, clock, wall_clock
         self.progress = _Progress()
         self.leases = LeaseTracker(cfg.keep_alive_timeout)
@@ -272,7 +274,7 @@ class RoundCloser:
     def _close_assigned(
         self, n: int, slots: dict[int, Participant], reason: str, exclude: frozenset[str]
     ) -> None:
-        excluded, why = choose_excluded(slots, exclude, self.cfg.min_nodes)
+        excluded, why = choose_excluded(slots, exclude, self.cfg.min_nodes, self.leader_id)
         if exclude:
             kind = "excluded" if excluded else "exclude_skipped"
             self.on_event(kind, {"round": n, "hosts": sorted(exclude), "reason": why})

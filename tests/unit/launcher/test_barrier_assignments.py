@@ -16,6 +16,17 @@ def test_blamed_host_is_excluded_when_enough_nodes_remain() -> None:
         {1}, "attribution blamed their hardware")
 
 
+def test_the_leaders_own_node_is_never_excluded() -> None:
+    # its process hosts the rendezvous store: its exit would end the job for every node
+    slots = {0: _p("a"), 1: _p("b"), 2: _p("c")}
+    lead = slots[0].node_id
+    assert choose_excluded(slots, frozenset({"a"}), min_nodes=2, keep=lead) == (
+        set(), "the leader's node hosts the rendezvous store")
+    assert choose_excluded(slots, frozenset({"a", "b"}), min_nodes=1, keep=lead) == (
+        {1}, "attribution blamed their hardware; the leader's node stays (it hosts the "
+        "rendezvous store)")
+
+
 def test_no_exclusion_below_min_nodes() -> None:
     slots = {0: _p("a"), 1: _p("b")}
     assert choose_excluded(slots, frozenset({"b"}), min_nodes=2) == (
