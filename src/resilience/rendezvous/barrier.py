@@ -158,16 +158,15 @@ def choose_excluded(
     exit would end the job for every node).
     """
     blamed = {i for i, p in slots.items() if p.host in hosts}
-    kept = {i for i in blamed if slots[i].node_id == keep}
-    blamed -= kept
+    kept = any(slots[i].node_id == keep for i in blamed)
+    blamed = {i for i in blamed if slots[i].node_id != keep}
     left = len(slots) - len(blamed)
     if blamed and left < min_nodes:
         return set(), f"only {left} nodes would be left, min is {min_nodes}"
-    why = "attribution blamed their hardware"
-    if kept:
-        why += "; the leader's node stays (it hosts the rendezvous store)" if blamed else ""
-        return blamed, why if blamed else "the leader's node hosts the rendezvous store"
-    return blamed, why
+    if kept and not blamed:
+        return set(), "the leader's node hosts the rendezvous store"
+    stays = "; the leader's node stays (it hosts the rendezvous store)" if kept else ""
+    return blamed, "attribution blamed their hardware" + stays
 
 
 def build_assignments(

@@ -54,7 +54,6 @@ class RendezvousClient:
         self.join_timeout = join_timeout
         self.keep_alive_interval = keep_alive_interval
         self.wall_clock = wall_clock
-        self._announced: set[int] = set()
 
     # -- rounds ----------------------------------------------------------------------------
     def open_round(self, n: int, reason: str) -> None:
@@ -84,8 +83,7 @@ class RendezvousClient:
         died after joining from one that is merely waiting. Raises RendezvousGracefulExitError
         when the job is closed, RendezvousTimeoutError when the round does not close in time.
         """
-        if n not in self._announced:
-            self.announce_waiting(n)
+        self.announce_waiting(n)  # again for a late joiner: a repeated id is harmless
         while not self.store.wait([self.keys.round_open(n)], 60.0):
             pass
         self._raise_if_shutdown()
@@ -115,7 +113,6 @@ class RendezvousClient:
         """Before waiting for round n to open: a spare or late joiner registers in its
         ``waiting`` key, so that if the job ends now the leader waits for this agent's exit ack
         (one ``check`` when the round is open already, as it is for every active agent)."""
-        self._announced.add(n)
         if not self.store.check([self.keys.round_open(n)]):
             self.store.append(self.keys.round_waiting(n), self.node_id + "\n")
 
