@@ -4,6 +4,8 @@
 
 Prints action accuracy, STOP precision / recall, category accuracy and culprit accuracy
 (exact set match of culprit_ranks, and of culprit_nodes where labelled) over labels.yaml.
+Nodes match as the launcher's exclusion matches them (`hostnames.same_host`): `gpu-07` is
+`gpu-07.cluster.local`. `--strict-nodes` compares node names exactly, as sessions 1-6 did.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 
 from resilience.attribution import Action, Verdict, analyze_path
+from resilience.hostnames import same_host
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "attribution"
 
@@ -25,6 +29,7 @@ class Outcome:
     name: str
     label: dict[str, object]
     verdict: Verdict
+    strict_nodes: bool = False
 
     @property
     def action_ok(self) -> bool:
@@ -38,15 +43,23 @@ class Outcome:
     def culprit_ok(self) -> bool | None:
         checks = []
         if "culprit_ranks" in self.label:
-            checks.append(sorted(self.verdict.culprit_ranks) == sorted(self.label["culprit_ranks"]))  # type: ignore[arg-type]
+            checks.append(sorted(self.verdict.culprit_ranks)
+                          == sorted(cast(list[int], self.label["culprit_ranks"])))
         if "culprit_nodes" in self.label:
-            checks.append(sorted(self.verdict.culprit_nodes) == sorted(self.label["culprit_nodes"]))  # type: ignore[arg-type]
+            want, got = cast(list[str], self.label["culprit_nodes"]), self.verdict.culprit_nodes
+            checks.append(sorted(got) == sorted(want) if self.strict_nodes
+                          else _same_nodes(list(got), want))
         return all(checks) if checks else None
 
 
-def evaluate(corpus: Path) -> list[Outcome]:
+def _same_nodes(got: list[str], want: list[str]) -> bool:
+    return len(got) == len(want) and all(any(same_host(g, w) for g in got) for w in want) \
+        and all(any(same_host(g, w) for w in want) for g in got)
+
+
+def evaluate(corpus: Path, strict_nodes: bool = False) -> list[Outcome]:
     labels = yaml.safe_load((corpus / "labels.yaml").read_text(encoding="utf-8"))
-    return [Outcome(name, label, analyze_path(corpus / "logs" / name))
+    return [Outcome(name, label, analyze_path(corpus / "logs" / name), strict_nodes)
             for name, label in sorted(labels.items())]
 
 
@@ -83,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--strict-nodes", action="store_true",
+                        help="compare culprit node names exactly (gpu-07 is not gpu-07.example)")
     args = parser.parse_args(argv)
-    print(report(evaluate(args.corpus), args.verbose))
+    print(report(evaluate(args.corpus, args.strict_nodes), args.verbose))
     return 0
 
 

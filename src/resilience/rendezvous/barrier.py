@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from resilience.hostnames import same_host
 from resilience.records import Assignment, Participant, ShutdownReason, ShutdownRecord
 
 __all__ = [
@@ -154,10 +155,11 @@ def choose_excluded(
 ) -> tuple[set[int], str]:
     """Slots on blamed hosts to exclude, unless that would leave fewer than ``min_nodes``.
 
-    Never the agent ``keep`` (the leader's: its process hosts the rendezvous store, so its
-    exit would end the job for every node).
+    A blamed name matches a host by its short or fully qualified form (``same_host``). Never
+    the agent ``keep`` (the leader's: its process hosts the rendezvous store, so its exit would
+    end the job for every node).
     """
-    blamed = {i for i, p in slots.items() if p.host in hosts}
+    blamed = {i for i, p in slots.items() if any(same_host(p.host, h) for h in hosts)}
     kept = any(slots[i].node_id == keep for i in blamed)
     blamed = {i for i in blamed if slots[i].node_id != keep}
     left = len(slots) - len(blamed)

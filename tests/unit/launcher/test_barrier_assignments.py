@@ -27,6 +27,16 @@ def test_the_leaders_own_node_is_never_excluded() -> None:
         "rendezvous store)")
 
 
+def test_a_blamed_short_name_excludes_the_node_registered_by_its_fqdn() -> None:
+    # gethostname() gives the FQDN on some systems; logs and LLM answers use the short name
+    slots = {0: _p("a.cluster.local"), 1: _p("gpu-07.cluster.local"), 2: _p("10.0.0.7")}
+    assert choose_excluded(slots, frozenset({"GPU-07"}), min_nodes=1)[0] == {1}
+    assert choose_excluded(slots, frozenset({"gpu-07.other.net"}), min_nodes=1)[0] == {1}
+    assert choose_excluded(slots, frozenset({"gpu-0"}), min_nodes=1)[0] == set()
+    assert choose_excluded(slots, frozenset({"10.0.0.70"}), min_nodes=1)[0] == set()  # no IP prefix
+    assert choose_excluded(slots, frozenset({"10.0.0.7"}), min_nodes=1)[0] == {2}
+
+
 def test_no_exclusion_below_min_nodes() -> None:
     slots = {0: _p("a"), 1: _p("b")}
     assert choose_excluded(slots, frozenset({"b"}), min_nodes=2) == (
