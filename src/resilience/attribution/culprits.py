@@ -16,7 +16,8 @@ from .lines import IP
 from .registry import Role
 from .verdict import Category
 
-__all__ = ["culprits", "first_failure", "killed_silently", "nodes_of", "odd_rank_out"]
+__all__ = ["culprits", "every_rank", "first_failure", "killed_silently", "nodes_of",
+           "odd_rank_out"]
 
 
 def culprits(
@@ -38,6 +39,8 @@ def culprits(
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
+    elif every_rank(root, same, pool, failed):
+        return (), ()  # the same exception on every rank: the code's, not a rank's
     if not ranks:
         # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
         # host prefix): the rank(s) that reported the same kind of fault (on the root's node),
@@ -61,6 +64,26 @@ def culprits(
                  and c.role is Role.INITIATING}
         nodes = hosts if len(hosts) == 1 else nodes
     return tuple(ranks), nodes_of(ranks, nodes, pool, digests)
+
+
+# faults that are the job's when every rank hits them (its code, config, data or checkpoint)
+_JOB_FAULTS = frozenset({Category.USER_CODE, Category.NUMERICAL, Category.CUDA_OOM,
+                         Category.STORAGE})
+
+
+def every_rank(root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
+               failed: set[int]) -> int:
+    """How many ranks raised the root's exception when they are every rank the log shows, so
+    none is to blame (ATTRIBUTION.md: "a Python exception on every rank with the same
+    traceback is the code's"); 0 otherwise. Every rank: ranks 0..n-1 with n >= 2, and no line
+    or launcher record naming another rank."""
+    if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS:
+        return 0
+    ranks = {c.rank for c in same if c.rank is not None}
+    if len(ranks) < 2 or ranks != set(range(len(ranks))):
+        return 0
+    seen = {c.rank for _, c in pool if c.rank is not None} | failed
+    return len(ranks) if seen <= ranks else 0
 
 
 # torch's ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) on every rank: "Rank <me> is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .culprits import culprits, first_failure, killed_silently
+from .culprits import culprits, every_rank, first_failure, killed_silently
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .fingerprint import exception_type, fingerprint
 from .lines import parse_line
@@ -95,6 +95,8 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
     action = policy.action_for(category, kind)
     ranks, nodes = culprits(r, same, pool, digests, kind, records, killed)
+    if not ranks and (n := every_rank(r, same, pool, failing)):
+        note = note or f"the same on all {n} ranks the log shows: the job's, not a rank's"
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     silent = killed if category is Category.UNKNOWN else None  # a silent death behind timeouts

@@ -16,6 +16,8 @@ from corpus_blocks import (
     write,
 )
 
+# ATTRIBUTION.md: "a Python exception on every rank with the same traceback is the code's"
+EVERY_RANK = "the same error on every rank: the job's, no rank or node to blame"
 OOM = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 3.50 GiB. GPU {g} has a total "
        "capacity of 79.11 GiB of which 1.02 GiB is free. Process {pid} has 78.08 GiB memory in use. Of "
        "the allocated memory 74.21 GiB is allocated by PyTorch, and 2.87 GiB is reserved by PyTorch but "
@@ -60,7 +62,8 @@ def cuda_oom_cases() -> None:
         lines += [f"{r}: " + x for x in traceback(None, TRAIN_FRAMES[:3],
                   "RuntimeError: CUDA out of memory. Tried to allocate 512.00 MiB (GPU 0; 39.59 GiB total capacity; 38.01 GiB already allocated; 311.19 MiB free; 38.51 GiB reserved in total by PyTorch)")]
     lines += ["srun: error: gpu-a100-07: tasks 0-3: Exited with exit code 1"]
-    write("oom_srun_all_ranks.log", lines, "STOP", "cuda_oom", [0, 1, 2, 3])
+    write("oom_srun_all_ranks.log", lines, "STOP", "cuda_oom", [], [],
+          note=EVERY_RANK)
     # deepspeed: OOM inside NCCL init reported as unhandled cuda error
     lines = [f"[2024-06-02 11:20:{s:02d},101] [INFO] [comm.py:637:init_distributed] cdb=None" for s in range(3)]
     lines += ["[rank1]: torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/NCCLUtils.hpp:275, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.19.3",
@@ -79,13 +82,15 @@ def user_code_cases() -> None:
                      "ModuleNotFoundError: No module named 'flash_attn'")) for r in range(4)]
     lines = torchrun_banner() + interleave(*tb, seed=1)
     lines += elastic_summary("train.py", _root(0, 1, 5521), [_root(r, 1, 5521 + r) for r in (1, 2, 3)])
-    write("user_import_error_all_ranks.log", lines, "STOP", "user_code", [0, 1, 2, 3], ["node-01"])
+    write("user_import_error_all_ranks.log", lines, "STOP", "user_code", [], [],
+          note=EVERY_RANK)
     ds = [("/workspace/data.py", 57, "__getitem__", "ids = sample['input_ids']")]
     lines = _job(2) + megatron_iters(0, 3, rank=1)
     lines += traceback(1, TRAIN_FRAMES[:2] + ds, "KeyError: 'input_ids'") + watchdog(0)[:3]
     write("user_keyerror_dataset.log", lines, "STOP", "user_code", [1])
     lines = _job(4) + interleave(*[traceback(r, TRAIN_FRAMES, "RuntimeError: mat1 and mat2 shapes cannot be multiplied (8192x4096 and 5120x4096)") for r in range(4)], seed=2)
-    write("user_shape_mismatch.log", lines, "STOP", "user_code", [0, 1, 2, 3])
+    write("user_shape_mismatch.log", lines, "STOP", "user_code", [], [],
+          note=EVERY_RANK)
     asrt = [f"[rank2]:../aten/src/ATen/native/cuda/Loss.cu:250: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], thread: [{t},0,0] Assertion `t >= 0 && t < n_classes` failed." for t in range(3)]
     lines = _job(4) + asrt + traceback(2, TRAIN_FRAMES, "RuntimeError: CUDA error: device-side assert triggered")
     lines += ["[rank2]:CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.",
@@ -97,7 +102,8 @@ def user_code_cases() -> None:
            "enable unused parameter detection by passing the keyword argument `find_unused_parameters=True` to "
            "`torch.nn.parallel.DistributedDataParallel`.")
     lines = _job(2) + interleave(traceback(0, TRAIN_FRAMES, msg), traceback(1, TRAIN_FRAMES, msg), seed=4)
-    write("user_ddp_unused_params.log", lines, "STOP", "user_code", [0, 1])
+    write("user_ddp_unused_params.log", lines, "STOP", "user_code", [], [],
+          note=EVERY_RANK)
     lines = ["usage: train.py [-h] [--lr LR] [--epochs EPOCHS] [--batch-size BATCH_SIZE]",
              "train.py: error: unrecognized arguments: --warmup-steps 500"] * 2
     lines += elastic_summary("train.py", _root(0, 2, 812), [_root(1, 2, 813)])
@@ -110,7 +116,8 @@ def user_code_cases() -> None:
     write("user_weights_only_load.log", lines, "STOP", "user_code", [])
     lines = _job(2) + traceback(1, TRAIN_FRAMES, "RuntimeError: CUDA error: an illegal memory access was encountered")
     lines += traceback(0, TRAIN_FRAMES, "RuntimeError: CUDA error: an illegal memory access was encountered")
-    write("user_illegal_access_every_rank.log", lines, "STOP", "user_code", [0, 1])
+    write("user_illegal_access_every_rank.log", lines, "STOP", "user_code", [], [],
+          note=EVERY_RANK)
 
 
 def hardware_cases() -> None:
@@ -225,7 +232,8 @@ def storage_cases() -> None:
                                 "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory")
     lines += traceback(1, [("/workspace/train.py", 98, "resume", "sd = torch.load(ckpt, map_location='cpu')")],
                        "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory")
-    write("storage_corrupt_checkpoint.log", lines, "RESTART", "storage", [0, 1])
+    write("storage_corrupt_checkpoint.log", lines, "RESTART", "storage", [], [],
+          note=EVERY_RANK)
     lines = [*megatron_iters(4990, 2, rank=0), "[rank0]: saving checkpoint at iteration    5000 to /lustre/ckpt/gpt-13b"]
     lines += traceback(0, [(f"{PY}/torch/serialization.py", 652, "save", "_save(obj, opened_zipfile, pickle_module, pickle_protocol, _disable_byteorder_record)")],
                        "RuntimeError: [enforce fail at inline_container.cc:764] . PytorchStreamWriter failed writing file data/127: file write failed")
@@ -300,7 +308,8 @@ def mixed_cases() -> None:
     write("multi_cycle_with_progress.log", lines, "RESTART", "network", [])
     # rank-less user traceback after torchrun banner, mpirun tags
     lines = [f"[1,{r}]<stderr>:" + x for r in range(2) for x in traceback(None, TRAIN_FRAMES[:2], "TypeError: forward() got an unexpected keyword argument 'labels'")]
-    write("user_typeerror_mpirun_tags.log", lines, "STOP", "user_code", [0, 1])
+    write("user_typeerror_mpirun_tags.log", lines, "STOP", "user_code", [], [],
+          note=EVERY_RANK)
     # preemption first, then ranks' cascading errors
     lines = [*megatron_iters(20, 2, rank=0), "slurmstepd: error: *** STEP 9981.0 ON node-2 CANCELLED AT 2024-04-01T10:00:00 DUE TO PREEMPTION ***"]
     lines += ["[rank0]: RuntimeError: NCCL communicator was aborted on rank 0.", "[rank1]: ConnectionResetError: [Errno 104] Connection reset by peer"]

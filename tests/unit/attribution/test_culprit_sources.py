@@ -159,3 +159,23 @@ def test_a_tee_prefix_too_big_for_a_local_rank_is_the_global_one() -> None:
     # a node rank and a process count in the log map it, however big (a CPU node's gloo job)
     env = "PET_NODE_RANK=1 PET_NPROC_PER_NODE=32 PET_NNODES=2"
     assert _verdict([*lines[:-3], lines[-3], env, *lines[-2:]])[1] == [59]
+
+
+def test_the_same_exception_on_every_rank_is_the_jobs_not_a_ranks() -> None:
+    # ATTRIBUTION.md: "a Python exception on every rank with the same traceback is the code's"
+    err = "ValueError: `rope_scaling` must be a dictionary with two fields, `type` and `factor`"
+    every = [f"[rank{r}]: {err}" for r in range(4)]
+    v = analyze_lines(every)
+    assert (v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)) == (
+        "user_code", [], [])
+    assert "all 4 ranks" in v.reason
+    # two of four raise it and the others wait for them: those two are the culprits
+    some = every[:2] + [f"[rank{r}]:{_TIMEOUT.format(r=r)}" for r in (2, 3)]
+    assert _verdict(some) == ("user_code", [0, 1], [])
+    # one pipeline stage's ranks, not rank 0's: not every rank
+    stage = [f"[rank{r}]: {err}" for r in range(12, 16)]
+    assert _verdict(stage) == ("user_code", [12, 13, 14, 15], [])
+    # a node fault on every rank is still each rank's own
+    ecc = [f"[rank{r}]: RuntimeError: CUDA error: uncorrectable ECC error encountered"
+           for r in range(2)]
+    assert _verdict(ecc)[1] == [0, 1]
