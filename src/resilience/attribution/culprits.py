@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from ..hostnames import short_name
 from .digest import Candidate, ElasticRoot, NodeDigest
-from .lines import IP
 from .registry import Role
 from .verdict import Category
 
@@ -176,8 +176,7 @@ def nodes_of(ranks: Sequence[int], nodes: set[str], pool: list[tuple[int, Candid
         known = {c.node for _, c in pool if c.node} | {
             h for d in digests for h in (*d.rank_hosts.values(), *d.pid_hosts.values())} | {
             e.host for d in digests for e in d.elastic_roots if e.host}
-        found = {short if "." in n and not IP.fullmatch(n)
-                 and (short := n.split(".", 1)[0]) in known else n for n in found}
+        found = {short if (short := short_name(n)) in known else n for n in found}
     return tuple(sorted(found))
 
 

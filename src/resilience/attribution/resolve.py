@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from ..hostnames import same_host
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .lines import IP, pid_of
 
@@ -66,8 +67,9 @@ def _host_of(rank: int, digests: Sequence[NodeDigest],
 
 
 def _same_node(known: str | None, host: str) -> bool:
-    """Whether `host` may be `known` (unknown, the same, or one is an IP and one a name)."""
-    return known is None or known == host or bool(IP.fullmatch(known)) != bool(
+    """Whether `host` may be `known` (unknown, the same by short or full name, or one is an IP
+    and one a name)."""
+    return known is None or same_host(known, host) or bool(IP.fullmatch(known)) != bool(
         IP.fullmatch(host))
 
 
