@@ -3,32 +3,49 @@
 A culprit node can reach the rendezvous in another form than the agents registered with:
 `socket.gethostname()` is the FQDN on some systems and the short name on others, SLURM and a
 log's prefixes use the short one, torchelastic's `host :` the FQDN, and an LLM answers with
-whichever it read. Exclusion and scoring compare with `same_host`, never with `==`.
+whichever it read. The launcher's exclusion (`choose_excluded`), the engine's culprit nodes
+and the accuracy benchmark compare with `same_host`.
 """
 
 from __future__ import annotations
 
-import re
+import ipaddress
 
 __all__ = ["is_ip", "same_host", "short_name"]
 
-_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-
 
 def is_ip(name: str) -> bool:
-    return bool(_IPV4.fullmatch(name)) or ":" in name
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def short_name(name: str) -> str:
-    """The first DNS label of a host name (`gpu-07` of `gpu-07.cluster.local`); an IP as is."""
-    return name if is_ip(name) else name.split(".", 1)[0]
+    """The first DNS label of a host name (`gpu-07` of `gpu-07.cluster.local`); an IP, or a
+    name whose first label is a number (`10.0.0.7.nip.io`), as is."""
+    first = name.split(".", 1)[0]
+    return name if is_ip(name) or not first or first.isdigit() else first
+
+
+def _labels(name: str) -> list[str]:
+    return name.rstrip(".").lower().split(".")
 
 
 def same_host(a: str, b: str) -> bool:
-    """Whether `a` and `b` name one node: equal, or equal first labels (case-insensitive, as
-    DNS is) where neither is an IP address."""
+    """Whether `a` and `b` name one node: equal (IPs by address), or, for names, one's labels
+    begin the other's (`gpu-07` and `gpu-07.cluster.local`, `gpu-07.cluster` and
+    `gpu-07.cluster.local`; not `gpu-07.a.net` and `gpu-07.b.net`), case-insensitively."""
     if a == b:
-        return True
-    if not a or not b or is_ip(a) or is_ip(b):
+        return bool(a)
+    if not a or not b:
         return False
-    return short_name(a).lower() == short_name(b).lower()
+    if is_ip(a) or is_ip(b):
+        return is_ip(a) and is_ip(b) and ipaddress.ip_address(a.strip("[]")) == \
+            ipaddress.ip_address(b.strip("[]"))
+    la, lb = _labels(a), _labels(b)
+    if not la[0] or la[0].isdigit():
+        return False
+    short, long_ = (la, lb) if len(la) <= len(lb) else (lb, la)
+    return long_[:len(short)] == short

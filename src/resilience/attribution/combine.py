@@ -87,4 +87,4 @@ def combine(
     picked = pick_root(pool)
     if picked is None:
         return no_root_verdict(digests, cycle_id, policy)
-    return build_verdict(Root(picked[0], picked[1]), pool, digests, cycle_id, policy)
+    return build_verdict(Root(picked[0], picked[1]), pool, digests, cycle_id, policy, mapping)

@@ -23,8 +23,10 @@ __all__ = ["culprits", "every_rank", "first_failure", "killed_silently", "nodes_
 def culprits(
     root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
     digests: Sequence[NodeDigest], kind: str, records: Sequence[ElasticRoot],
-    killed: ElasticRoot | None,
+    killed: ElasticRoot | None, world: frozenset[int] = frozenset(),
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """`world`: ranks known to exist besides the pool's (the launcher's rank -> node map, the
+    ranks lines pair with a host)."""
     if root.category is Category.SCHEDULER and kind != "node_failure":
         return (), ()  # a time limit or a preemption is the job's, not a rank's
     failed = {e.rank for e in records if e.rank is not None}
@@ -39,7 +41,7 @@ def culprits(
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
-    elif every_rank(root, same, pool, failed):
+    elif every_rank(root, same, pool, failed | world):
         return (), ()  # the same exception on every rank: the code's, not a rank's
     if not ranks:
         # the root line names no rank (a DataLoader worker's message, an NCCL line with only a
@@ -72,17 +74,18 @@ _JOB_FAULTS = frozenset({Category.USER_CODE, Category.NUMERICAL, Category.CUDA_O
 
 
 def every_rank(root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
-               failed: set[int]) -> int:
+               others: set[int] | frozenset[int]) -> int:
     """How many ranks raised the root's exception when they are every rank the log shows, so
     none is to blame (ATTRIBUTION.md: "a Python exception on every rank with the same
-    traceback is the code's"); 0 otherwise. Every rank: ranks 0..n-1 with n >= 2, and no line
-    or launcher record naming another rank."""
+    traceback is the code's"); 0 otherwise. Every rank: ranks 0..n-1 with n >= 2, and neither
+    a candidate line nor `others` (ranks a launcher saw fail, ranks known to run somewhere)
+    naming another rank."""
     if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS:
         return 0
     ranks = {c.rank for c in same if c.rank is not None}
     if len(ranks) < 2 or ranks != set(range(len(ranks))):
         return 0
-    seen = {c.rank for _, c in pool if c.rank is not None} | failed
+    seen = {c.rank for _, c in pool if c.rank is not None} | others
     return len(ranks) if seen <= ranks else 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from .culprits import culprits, every_rank, first_failure, killed_silently
@@ -84,7 +84,8 @@ def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
 
 
 def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
-                  digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:
+                  digests: Sequence[NodeDigest], cycle_id: int, policy: Policy,
+                  node_of_rank: Mapping[int, str] | None = None) -> Verdict:
     r = root.cand
     root_fp = fingerprint(r.category.value, r.text, r.pattern)
     same = [c for _, c in pool if c.pattern == r.pattern
@@ -94,9 +95,11 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     killed = killed_silently(records)
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
     action = policy.action_for(category, kind)
-    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed)
-    if not ranks and (n := every_rank(r, same, pool, failing)):
-        note = note or f"the same on all {n} ranks the log shows: the job's, not a rank's"
+    world = frozenset(node_of_rank or ()) | {rank for d in digests for rank in d.rank_hosts}
+    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, world)
+    if not ranks and (n := every_rank(r, same, pool, failing | world)):
+        every = f"the same on all {n} ranks the log shows: the job's, not a rank's"
+        note = f"{note}; {every}" if note else every
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     silent = killed if category is Category.UNKNOWN else None  # a silent death behind timeouts

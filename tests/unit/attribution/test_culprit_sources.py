@@ -5,7 +5,7 @@ at the top of one node's section of a paste."""
 
 from __future__ import annotations
 
-from resilience.attribution import analyze_lines
+from resilience.attribution import Analyzer, analyze_lines, combine
 from resilience.attribution.lines import parse_line
 
 _TIMEOUT = ("[E ProcessGroupNCCL.cpp:475] [Rank {r}] Watchdog caught collective operation "
@@ -175,7 +175,27 @@ def test_the_same_exception_on_every_rank_is_the_jobs_not_a_ranks() -> None:
     # one pipeline stage's ranks, not rank 0's: not every rank
     stage = [f"[rank{r}]: {err}" for r in range(12, 16)]
     assert _verdict(stage) == ("user_code", [12, 13, 14, 15], [])
+    # a launcher saw another rank fail: not every rank raised it
+    assert _verdict(every[:2] + _block("Root Cause (first observed failure)", "gpu-b", 3, 3, 1,
+                                       "SIGHUP"))[1] == [0, 1]
+    # NCCL's init lines show an 8-rank world: four of eight is not every rank
+    world = [f"gpu-{'a' if r < 4 else 'b'}:{100 + r}:{200 + r} [{r % 4}] NCCL INFO comm "
+             f"0x{r:x}0 rank {r} nranks 8 cudaDev {r % 4} busId 1000 - Init COMPLETE"
+             for r in range(8)]
+    assert _verdict(world + every)[1] == [0, 1, 2, 3]
     # a node fault on every rank is still each rank's own
     ecc = [f"[rank{r}]: RuntimeError: CUDA error: uncorrectable ECC error encountered"
            for r in range(2)]
     assert _verdict(ecc)[1] == [0, 1]
+
+
+def test_inside_ftrun_the_launchers_rank_map_shows_the_ranks_that_did_not_raise() -> None:
+    a = Analyzer(node="gpu-a")
+    for r in range(4):
+        a.feed(f"[rank{r}]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate "
+               "2.00 GiB")
+    v = combine([a.digest()], 0, node_of_rank={r: "gpu-a" if r < 4 else "gpu-b"
+                                               for r in range(8)})
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([0, 1, 2, 3], ["gpu-a"])
+    v = combine([a.digest()], 0, node_of_rank={r: "gpu-a" for r in range(4)})
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([], [])

@@ -31,7 +31,9 @@ def test_a_blamed_short_name_excludes_the_node_registered_by_its_fqdn() -> None:
     # gethostname() gives the FQDN on some systems; logs and LLM answers use the short name
     slots = {0: _p("a.cluster.local"), 1: _p("gpu-07.cluster.local"), 2: _p("10.0.0.7")}
     assert choose_excluded(slots, frozenset({"GPU-07"}), min_nodes=1)[0] == {1}
-    assert choose_excluded(slots, frozenset({"gpu-07.other.net"}), min_nodes=1)[0] == {1}
+    assert choose_excluded(slots, frozenset({"gpu-07.cluster"}), min_nodes=1)[0] == {1}
+    # the same short name in another domain is another node (zones, clusters)
+    assert choose_excluded(slots, frozenset({"gpu-07.other.net"}), min_nodes=1)[0] == set()
     assert choose_excluded(slots, frozenset({"gpu-0"}), min_nodes=1)[0] == set()
     assert choose_excluded(slots, frozenset({"10.0.0.70"}), min_nodes=1)[0] == set()  # no IP prefix
     assert choose_excluded(slots, frozenset({"10.0.0.7"}), min_nodes=1)[0] == {2}
