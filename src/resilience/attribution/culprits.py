@@ -23,10 +23,9 @@ __all__ = ["culprits", "every_rank", "first_failure", "killed_silently", "nodes_
 def culprits(
     root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
     digests: Sequence[NodeDigest], kind: str, records: Sequence[ElasticRoot],
-    killed: ElasticRoot | None, world: frozenset[int] = frozenset(),
+    killed: ElasticRoot | None, every: int = 0,
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """`world`: ranks known to exist besides the pool's (the launcher's rank -> node map, the
-    ranks lines pair with a host)."""
+    """`every`: `every_rank` of the root (the ranks that all raised it, or 0)."""
     if root.category is Category.SCHEDULER and kind != "node_failure":
         return (), ()  # a time limit or a preemption is the job's, not a rank's
     failed = {e.rank for e in records if e.rank is not None}
@@ -41,7 +40,7 @@ def culprits(
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
-    elif every_rank(root, same, pool, failed | world):
+    elif every:
         return (), ()  # the same exception on every rank: the code's, not a rank's
     if not ranks:
         # the root line names no rank (a DataLoader worker's message, an NCCL line with only a

@@ -95,11 +95,13 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     killed = killed_silently(records)
     category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
     action = policy.action_for(category, kind)
-    world = frozenset(node_of_rank or ()) | {rank for d in digests for rank in d.rank_hosts}
-    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, world)
-    if not ranks and (n := every_rank(r, same, pool, failing | world)):
-        every = f"the same on all {n} ranks the log shows: the job's, not a rank's"
-        note = f"{note}; {every}" if note else every
+    # ranks known to run besides the pool's: ftrun's rank -> node map, ranks paired with a host
+    world = set(node_of_rank or ()) | {rank for d in digests for rank in d.rank_hosts}
+    every = every_rank(r, same, pool, failing | world)
+    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, every)
+    if every and not ranks:
+        job = f"the same on all {every} ranks the log shows: the job's, not a rank's"
+        note = f"{note}; {job}" if note else job
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]
     silent = killed if category is Category.UNKNOWN else None  # a silent death behind timeouts
