@@ -231,7 +231,8 @@ class Analyzer:
         come before `a`."""
         found = scan_progress(buf, a, b, self._cycle.last_step)
         if found is not None:
-            self._cycle.add_stretch(found, lambda at: lineno + buf.count(b"\n", a, at) + 1)
+            self._cycle.add_stretch(found, lambda at: lineno + buf.count(b"\n", a, at) + 1,
+                                    lambda at: _time_at(buf, at))
 
     def _line(self, raw: str, lineno: int, buf: bytes, start: int, end: int) -> None:
         info = parse_line(raw)
@@ -297,3 +298,9 @@ class Analyzer:
             del self._closed[:-self._max_cycles]
         self._cycle = self._new_cycle(cycle_id, lineno)
         self._cycle.from_marker = True
+
+
+def _time_at(buf: bytes, at: int) -> float | None:
+    """The timestamp on the line of `buf` that starts at `at` (at most 4 KiB of it)."""
+    stop = buf.find(b"\n", at, at + 4096)
+    return find_timestamp(buf[at:stop if stop >= 0 else at + 4096].decode("utf-8", "replace"))

@@ -3,7 +3,10 @@
 Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
 1. Drop stale candidates: lines followed by >= 2 progress advances in their stream (training
    went on, so they did not end this cycle). A post-mortem status (`Candidate.summary`) is
-   never stale: a paste puts it before the output it sums up.
+   never stale: a paste puts it before the output it sums up. Where a paste holds two jobs,
+   the clocks decide (`timeline.py`): a line stamped well before a checkpoint saved above it
+   is stale, and a scheduler's cancel that workers failed long after (or, a person's plain
+   cancel, before) did not end this job.
 2. If any initiating candidate exists, the root is the best by (tier, timeout?, time): tier 0
    is environment evidence (GPU Xid, host, scheduler) that explains later software errors; tier
    1 definite software faults; tier 2 weak signatures (store errors, unclassified exceptions).
@@ -21,6 +24,7 @@ from .explain import Root, build_verdict, no_root_verdict
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records, resolve
+from .timeline import clock_stale, outlived
 from .verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY", "combine"]
@@ -36,9 +40,12 @@ def live_candidates(
     records = launcher_records(digests)
     for i, d in enumerate(digests):
         for c in d.candidates:
-            if c.summary or d.progress_seq - c.progress_seq < STALE_AFTER:
+            stale = clock_stale(c, d)
+            if stale is None:
+                stale = d.progress_seq - c.progress_seq >= STALE_AFTER
+            if c.summary or not stale:
                 out.append((i, resolve(c, d, digests, node_of_rank, records)))
-    return out
+    return [(i, c) for i, c in out if not outlived(c, out, records)]
 
 
 def _best_per_stream(

@@ -40,6 +40,7 @@ class CycleState:
     last_step: int | None = None
     last_progress_line: int | None = None
     checkpoint_line: int | None = None
+    checkpoint_time: float | None = None  # the timestamp on the checkpoint line, if any
     progress_seq: int = 0
     ranks: RankMap = field(default_factory=RankMap)
     # offline pastes: `$ kubectl logs <pod>`, `kubectl describe pod <pod>`, a prompt
@@ -78,7 +79,7 @@ class CycleState:
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") else match_content(info.content)
         if pattern is None:
-            self.add_progress(info.content, lineno)
+            self.add_progress(info.content, lineno, info.timestamp)
             return
         # two ranks' NCCL lines without a rank prefix stay two: their pids tell them apart
         # (`resolve` gives each the rank of its pid, from the tables of the whole stream)
@@ -164,7 +165,7 @@ class CycleState:
                     if c.category is Category.NUMERICAL and c.line < ckpt
                     and self.progress_seq - c.progress_seq >= STALE_AFTER), default=None)
 
-    def add_progress(self, content: str, lineno: int) -> None:
+    def add_progress(self, content: str, lineno: int, timestamp: float | None = None) -> None:
         """Count an iteration / step / checkpoint line."""
         steps, ckpt = parse_progress(content)
         for step in steps:
@@ -172,16 +173,17 @@ class CycleState:
                 self.last_step, self.last_progress_line = step, lineno
                 self.progress_seq += 1
         if ckpt:
-            self.checkpoint_line = lineno
+            self.checkpoint_line, self.checkpoint_time = lineno, timestamp
             self.progress_seq += 1
 
-    def add_stretch(self, p: Stretch, line_of: Callable[[int], int]) -> None:
+    def add_stretch(self, p: Stretch, line_of: Callable[[int], int],
+                    time_of: Callable[[int], float | None]) -> None:
         """Count the progress of a stretch of lines (`progress.scan_progress`); `line_of`
-        turns a buffer offset into a line number."""
+        turns a buffer offset into a line number, `time_of` into the timestamp of that line."""
         if p.top is not None:
             self.last_step, self.last_progress_line = p.top, line_of(p.top_at)
         if p.saves:
-            self.checkpoint_line = line_of(p.save_at)
+            self.checkpoint_line, self.checkpoint_time = line_of(p.save_at), time_of(p.save_at)
         self.progress_seq += p.rises + p.saves
 
     def wants(self, source: str) -> bool:
@@ -230,7 +232,8 @@ class CycleState:
             lines=max(0, last_line - self.first_line + 1), candidates=tuple(cands),
             elastic_roots=tuple(records), last_step=self.last_step,
             last_progress_line=self.last_progress_line, checkpoint_line=self.checkpoint_line,
-            progress_seq=self.progress_seq, dropped=self.dropped, truncated=self.truncated,
+            checkpoint_time=self.checkpoint_time, progress_seq=self.progress_seq,
+            dropped=self.dropped, truncated=self.truncated,
             rank_hosts=rank_hosts,
             pid_hosts={pid: self.ranks.name(h) or "" for pid, h in self.ranks.pid_hosts.items()},
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),

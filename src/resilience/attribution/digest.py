@@ -100,6 +100,7 @@ class NodeDigest(BaseModel):
     last_step: int | None = None
     last_progress_line: int | None = None
     checkpoint_line: int | None = None
+    checkpoint_time: float | None = None  # the timestamp its line carries, if any
     progress_seq: int = 0  # progress advances seen in this cycle
     dropped: int = 0  # candidates not kept because a role was full
     truncated: bool = False  # the input was a tail window of a bigger file

@@ -12,6 +12,7 @@ from .lines import parse_line
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records
+from .timeline import pasted_earlier
 from .verdict import Category, Evidence, Verdict
 
 __all__ = ["Root", "build_verdict", "no_root_verdict"]
@@ -67,11 +68,14 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
                                    cycle_id: int) -> bool:
     """A checkpoint saved after the previous failure: in this cycle, when an earlier cycle
     failed, or in the same stream after an earlier occurrence of the fault (two attempts in
-    one file)."""
+    one file, in line order or, an earlier run's tail pasted below, by the clocks)."""
     if cycle_id > 0 and any(d.checkpoint_line is not None for d in digests):
         return True
     # set only when the same stream saved a checkpoint between the two (cycle_state)
-    return root.first_line is not None
+    return root.first_line is not None or any(
+        (root.timestamp is None or root.timestamp > (d.checkpoint_time or 0.0))
+        and any(c.category is Category.NUMERICAL and pasted_earlier(c, d) for c in d.candidates)
+        for d in digests)
 
 
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:

@@ -127,8 +127,12 @@ class RankMap:
             if "srun: error: " in info.content and (m := _TASKS.search(info.content)):
                 # `tasks 4-7,9`: the highest task id srun names
                 self.max_task = max(self.max_task, *map(int, _NUMBER.findall(m.group(1))))
+            # a rank of its own, a local rank, or the torchelastic agent's logger under a
+            # task id: srun started one launcher per node
             self.tasks_are_nodes |= info.local_rank is not None or (
-                info.rank is not None and not info.rank_is_task and info.rank != info.task)
+                info.rank is not None and not info.rank_is_task and info.rank != info.task) or (
+                "elastic.multiprocessing.api:" in info.content
+                or "elastic.agent.server.api:" in info.content)
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)

@@ -1,0 +1,73 @@
+"""Clocks against line order: which lines of a paste belong to the failure that ended it.
+
+A paste often holds more than one job: "for comparison, yesterday's job ended like this", the
+previous job's `CANCELLED AT ... DUE TO TIME LIMIT` under this job's crash. Line order then lies
+about time; the timestamps the lines carry do not. Three rules, each needing a line's own clock:
+
+- A scheduler's end of a job (slurmstepd's `CANCELLED AT <time>`) ends every worker within its
+  kill wait (30 s by default). A worker failure stamped `_AFTER_END` or more after it is a later
+  job's: the cancel ended another job and is not this failure's root.
+- A plain cancel (a person's `scancel`, no `DUE TO`) after a worker had already failed is
+  someone giving up on a job that hung after that failure: the failure is the root.
+- A line after its stream's last checkpoint save but stamped `_EARLIER` or more before it is an
+  earlier run's output pasted later. Training went on past it (to that checkpoint), so it is
+  stale, as a line followed by progress is; and a numerical fault after that checkpoint is one
+  "after a checkpoint saved since the previous failure" (ATTRIBUTION.md: RESTART). Conversely a
+  line above a checkpoint save stamped well after it is not made stale by the progress below
+  it: that is an earlier run's.
+
+Timestamps are year-less seconds (`lines.find_timestamp`); the margins are wide so that a
+checkpoint still being written when a rank failed, or clocks a little apart, change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .digest import Candidate, ElasticRoot, NodeDigest
+from .lines import find_timestamp
+from .registry import Role
+from .verdict import Category
+
+__all__ = ["clock_stale", "outlived", "pasted_earlier"]
+
+_AFTER_END = 900.0  # 15 min: far past any kill wait
+_EARLIER = 3600.0  # 1 h: longer than a checkpoint save takes
+
+
+def pasted_earlier(c: Candidate, d: NodeDigest) -> bool:
+    """Whether `c` (of digest `d`) comes after `d`'s last checkpoint save in the paste but
+    happened well before it."""
+    return (d.checkpoint_line is not None and d.checkpoint_time is not None
+            and c.line > d.checkpoint_line and c.timestamp is not None
+            and c.timestamp < d.checkpoint_time - _EARLIER)
+
+
+def clock_stale(c: Candidate, d: NodeDigest) -> bool | None:
+    """Whether the clocks say `c` is stale (True: `pasted_earlier`), or not (False: the
+    checkpoint saved below it in the paste was saved well before it, so what follows it is an
+    earlier run's output, not progress after it); None where they do not say."""
+    if pasted_earlier(c, d):
+        return True
+    if (d.checkpoint_line is not None and d.checkpoint_time is not None
+            and c.line < d.checkpoint_line and c.timestamp is not None
+            and d.checkpoint_time < c.timestamp - _EARLIER):
+        return False
+    return None
+
+
+def outlived(c: Candidate, pool: Sequence[tuple[int, Candidate]],
+             records: Sequence[ElasticRoot]) -> bool:
+    """Whether scheduler line `c` did not end the job whose failures `pool` and `records`
+    show: workers failed long after it, or (a plain cancel) before it."""
+    if c.category is not Category.SCHEDULER or c.tier != 0:
+        return False
+    end = find_timestamp(c.text)
+    if end is None:
+        return False
+    times = [e.timestamp for e in records if e.timestamp is not None]
+    times += [t for _, o in pool if o.rank is not None and o.role is Role.INITIATING
+              and o.category is not Category.SCHEDULER
+              and (t := find_timestamp(o.text)) is not None]
+    return any(t >= end + _AFTER_END for t in times) or (
+        c.kind == "cancelled" and any(t < end for t in times))

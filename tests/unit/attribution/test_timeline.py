@@ -1,0 +1,103 @@
+"""A paste that holds two jobs: the clocks, not the line order, say which lines belong to the
+failure that ended this one (`timeline.py`)."""
+
+from __future__ import annotations
+
+from resilience.attribution import Action, analyze_lines
+
+
+def _root_cause(when: str, host: str, rank: int, local: int, code: int = 1) -> list[str]:
+    return [
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+        "Root Cause (first observed failure):", "[0]:", f"  time      : {when}",
+        f"  host      : {host}", f"  rank      : {rank} (local_rank: {local})",
+        f"  exitcode  : {code} (pid: 53111)", "  error_file: <N/A>",
+        "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html",
+        "=" * 60,
+    ]
+
+
+_CORRUPT = "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central "\
+    "directory"
+_LIMIT = "slurmstepd: error: *** JOB 7781200 ON bx-0201 CANCELLED AT {} DUE TO TIME LIMIT ***"
+
+
+def test_the_previous_jobs_time_limit_pasted_below_this_crash_is_not_its_root() -> None:
+    lines = [f"2: [default3]:{_CORRUPT}", *_root_cause("2024-01-18_07:01:44", "bx-0203", 19, 3),
+             "The previous job ended like this:",
+             "[2024-01-18 05:59:31,207] [INFO] Saving model checkpoint: ckpt/global_step12000",
+             _LIMIT.format("2024-01-18T06:00:04")]
+    v = analyze_lines(lines)
+    assert (v.action, v.category.value, list(v.culprit_ranks)) == (
+        Action.RESTART, "storage", [19])
+    # the same time limit a minute before the workers died is this job's: it killed them
+    v = analyze_lines([_LIMIT.format("2024-01-18T07:00:50"), *lines[:-1]])
+    assert (v.action, v.category.value) == (Action.STOP, "scheduler")
+
+
+def test_a_plain_cancel_after_a_worker_failed_is_someone_giving_up_on_the_hang() -> None:
+    cancel = "slurmstepd: error: *** JOB 2291877 ON tc-gpu-18 CANCELLED AT 2023-06-14T12:31:55 ***"
+    shape = ("1: RuntimeError: The size of tensor a (4096) must match the size of tensor b "
+             "(4097) at non-singleton dimension 1")
+    lines = [shape, *_root_cause("2023-06-14_11:42:07", "tc-gpu-19", 19, 3), cancel]
+    v = analyze_lines(lines)
+    assert (v.action, v.category.value) == (Action.STOP, "user_code")
+    # cancelled first, the worker died of it after: the cancel is the root
+    v = analyze_lines([cancel, shape, *_root_cause("2023-06-14_12:31:58", "tc-gpu-19", 19, 3)])
+    assert (v.action, v.category.value) == (Action.RESTART, "scheduler")
+
+
+_NAN = "{r}: [{t}] CRITICAL [olmo.util:158, rank={r}] Uncaught ValueError: nan loss encountered"
+
+
+def test_an_earlier_runs_numerical_failure_pasted_below_a_newer_checkpoint_is_stale() -> None:
+    today = ["0: [2024-02-20 09:31:04] INFO Loading checkpoint from ckpt/step9000...",
+             "0: [2024-02-20 10:12:00] INFO [step=9230/739328]",
+             "0: [2024-02-20 11:59:23] INFO Checkpoint saved to ckpt/step10000",
+             "0: [2024-02-20 12:58:27] INFO [step=10410/739328]",
+             _NAN.format(r=21, t="2024-02-20 12:58:53")]
+    yesterday = ["0: [2024-02-19 17:12:31] INFO [step=9230/739328]",
+                 _NAN.format(r=5, t="2024-02-19 17:12:40")]
+    v = analyze_lines([*today, "For comparison, yesterday's job:", *yesterday])
+    # a checkpoint saved after the previous failure, and this is a new step: RESTART
+    assert (v.action, v.category.value, list(v.culprit_ranks)) == (
+        Action.RESTART, "numerical", [21])
+    # without the earlier run the same NaN is the code's to fix
+    v = analyze_lines(today)
+    assert (v.action, list(v.culprit_ranks)) == (Action.STOP, [21])
+
+
+def test_a_checkpoint_still_being_written_when_a_rank_failed_leaves_the_failure_live() -> None:
+    v = analyze_lines([
+        "0: [2024-02-20 11:40:00] INFO [step=9990/739328]",
+        "0: [2024-02-20 11:59:23] INFO Checkpoint saved to ckpt/step10000",
+        _NAN.format(r=21, t="2024-02-20 11:58:53"),  # 30 s before the save finished
+    ])
+    assert (v.action, v.category.value, list(v.culprit_ranks)) == (
+        Action.STOP, "numerical", [21])
+
+
+def test_progress_below_a_crash_but_stamped_hours_before_it_does_not_make_it_stale() -> None:
+    crash = "[2024-01-18 07:01:44,000] [ERROR] " + _CORRUPT
+    old = ["[2024-01-18 05:58:00,000] [INFO] iteration 11990/20000",
+           "[2024-01-18 05:59:00,000] [INFO] iteration 12000/20000",
+           "[2024-01-18 05:59:31,207] [INFO] Saving model checkpoint: ckpt/global_step12000"]
+    v = analyze_lines([crash, "the previous job's tail:", *old])
+    assert (v.action, v.category.value) == (Action.RESTART, "storage")
+    # the same progress stamped after the crash: training went on, the line did not end it
+    later = [line.replace("05:5", "07:5") for line in old]
+    v = analyze_lines([crash, *later])
+    assert v.category.value != "storage"
+
+
+def test_the_torchelastic_agents_logger_under_an_srun_task_id_makes_task_ids_nodes() -> None:
+    shape = ("1: RuntimeError: The size of tensor a (4096) must match the size of tensor b "
+             "(4097) at non-singleton dimension 1")
+    agent = ("1: ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: 1) "
+             "local_rank: 3 (pid: 60218) of binary: /usr/bin/python")
+    srun = "srun: error: tc-gpu-19: task 1: Exited with exit code 1"
+    v = analyze_lines([shape, agent, srun])
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([], ["tc-gpu-19"])
+    # without the agent's line, task 1 may be rank 1 (srun started one task per rank)
+    v = analyze_lines([shape, srun])
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([1], ["tc-gpu-19"])
