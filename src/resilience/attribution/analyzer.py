@@ -32,7 +32,7 @@ from typing import NamedTuple
 from .cycle_state import CycleState
 from .inbox import Inbox
 from .lines import find_timestamp, parse_line
-from .markers import parse_cycle_marker
+from .markers import RestartWatch, parse_cycle_marker
 from .progress import scan_progress
 from .records import elastic_entries
 from .registry import MAX_MATCH_CHARS
@@ -83,6 +83,7 @@ class Analyzer:
         self._partial = b""  # an unfinished last line, scanned with the next input
         self._lines = 0  # complete lines scanned (or dropped unscanned) so far
         self._closed: list[NodeDigest] = []
+        self._restart = RestartWatch()  # torchelastic restarting its workers: a new cycle
         self._carry = b""  # end of the previous block, for looking back
         self._elastic: _Pending | None = None  # a block ended inside torchelastic's summary
         self._cycle = self._new_cycle(cycle_id, 1)
@@ -147,6 +148,8 @@ class Analyzer:
         """Digests of every cycle seen, oldest first (the last one is `digest()`)."""
         with self._lock:
             current = self._digest()
+            if self._closed and not (self._cycle.from_marker or self._cycle.has_content()):
+                return tuple(self._closed)  # torchelastic restarted, and the paste ends there
             return (*self._closed, current)
 
     @property
@@ -208,6 +211,8 @@ class Analyzer:
     def _scan(self, buf: bytes, end: int) -> None:
         if self._elastic is not None:
             self._finish_elastic(self._elastic, buf, end)
+        if self._restart.left:
+            self._restarted(buf, 0, end)
         count = buf.count
         pos, lineno = 0, self._lines  # lineno: lines before `pos`
         for start, stop in candidate_lines(buf, end):  # lines with an error keyword
@@ -250,6 +255,17 @@ class Analyzer:
                                complete=start + _ELASTIC_BYTES <= end)
             return
         self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start))
+        if "failed (exitcode" in info.content:  # the agent may restart its workers
+            self._restart.start(lineno)
+            stop = buf.find(b"\n", start, end)
+            self._restarted(buf, stop + 1 if stop >= 0 else end, end)
+
+    def _restarted(self, buf: bytes, at: int, end: int) -> None:
+        """A new cycle if torchelastic's restart line is in the lines of buf[at:end] that
+        `_restart` still watches."""
+        found = self._restart.look(buf, at, end)
+        if found is not None and found[0] != self._cycle.cycle_id:
+            self._start_cycle(*found, ours=False)
 
     def _look_back(self, buf: bytes, start: int) -> float | None:
         """Timestamp of the nearest earlier line that has one (within _LOOKBACK bytes)."""
@@ -291,13 +307,16 @@ class Analyzer:
         self._elastic_root(pending, pending.following + more,
                            complete=len(pending.following) + end >= _ELASTIC_BYTES)
 
-    def _start_cycle(self, cycle_id: int, lineno: int) -> None:
+    def _start_cycle(self, cycle_id: int, lineno: int, ours: bool = True) -> None:
+        """Start cycle `cycle_id` at line `lineno`: at a cycle marker (`ours`), or after
+        torchelastic's restart of its workers (not `ours`: nothing after it, and the paste
+        ended with the failure before it)."""
         cur = self._cycle
         if cur.from_marker or cur.has_content():
             self._closed.append(cur.to_digest(lineno - 1))
             del self._closed[:-self._max_cycles]
         self._cycle = self._new_cycle(cycle_id, lineno)
-        self._cycle.from_marker = True
+        self._cycle.from_marker = ours
 
 
 def _time_at(buf: bytes, at: int) -> float | None:

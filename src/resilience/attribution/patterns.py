@@ -114,7 +114,7 @@ PATTERNS: tuple[Pattern, ...] = (
             "total capacity of 79.15 GiB of which 1.06 GiB is free.", confidence=0.95),
     # ---- numerical ---------------------------------------------------------------------------
     Pattern("nan_loss", C.NUMERICAL, IN,
-            r"[Ll]oss (?:is|became|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf)\b|\b(?:NaN|nan) (?:loss|"
+            r"[Ll]oss (?:is|became|become|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf|infinite)\b|\b(?:NaN|nan) (?:loss|"
             r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
             r"|is non-finite|returned nan values|FloatingPointError|[Mm]inimum loss scale reached"
             r"|loss scale already at minimum|probability tensor contains either"

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from resilience.attribution import Action, Category, CycleRecord, Verdict, apply_repeat_rule
+from resilience.attribution import (
+    Action,
+    Analyzer,
+    Category,
+    CycleRecord,
+    Verdict,
+    analyze_lines,
+    apply_repeat_rule,
+)
 
 
 def _v(fp: str, action: Action = Action.RESTART, cycle: int = 2) -> Verdict:
@@ -33,3 +41,70 @@ def test_progress_inside_history_breaks_the_chain() -> None:
 def test_stop_stays_stop() -> None:
     v = _v("n:a", Action.STOP)
     assert apply_repeat_rule([], v, True) is v
+
+
+# ---- torchelastic's own restarts split one log into cycles (`markers.RestartWatch`) -------
+
+_IB = ("cx-gpu-33:{pid}:{pid} [2] NCCL WARN NET/IB : mlx5_2:1 Got async event : local "
+       "catastrophic error")
+
+
+def _attempt(pid: int, left: int | None, total: int = 2) -> list[str]:
+    lines = ["[default] Starting worker group", _IB.format(pid=pid),
+             f"torch.distributed.elastic.multiprocessing.api: [ERROR] failed (exitcode: 1) "
+             f"local_rank: 2 (pid: {pid}) of binary: /usr/bin/python"]
+    if left is not None:
+        lines.append("torch.distributed.elastic.agent.server.api: [INFO] [default] Worker group "
+                     f"FAILED. {left}/{total} attempts left; will restart worker group")
+    return lines
+
+
+def test_torchelastic_restarting_on_the_same_root_without_progress_stops() -> None:
+    lines = [*_attempt(11204, 2), *_attempt(11673, 1), *_attempt(12142, None)]
+    analyzer = Analyzer()
+    for line in lines:
+        analyzer.feed(line)
+    assert [d.cycle_id for d in analyzer.digests()] == [0, 1, 2]
+    v = analyze_lines(lines)
+    assert (v.action, v.category) == (Action.STOP, Category.NETWORK)
+    assert "consecutive cycles" in v.reason
+    # the same attempts with training steps in between: restarts help, RESTART
+    progressed = [*_attempt(11204, 2), "step 100", *_attempt(11673, 1), "step 200", "step 300",
+                  *_attempt(12142, None)]
+    assert analyze_lines(progressed).action is Action.RESTART
+
+
+def test_a_paste_that_ends_at_torchelastics_restart_line_keeps_the_failure_before_it() -> None:
+    analyzer = Analyzer()
+    for line in _attempt(30144, 3, total=3):
+        analyzer.feed(line)
+    assert [d.cycle_id for d in analyzer.digests()] == [0]
+    assert analyze_lines(_attempt(30144, 3, total=3)).category is Category.NETWORK
+
+
+def test_mmengines_invalid_loss_hook_is_numerical_and_restarts_after_a_new_checkpoint() -> None:
+    nan = ["11/20 00:08:45 - mmengine - INFO - loss become infinite or NaN!",
+           "    assert torch.isfinite(outputs['loss']), \\", "AssertionError: None",
+           "torch.distributed.elastic.multiprocessing.api: [ERROR] failed (exitcode: 1) "
+           "local_rank: 0 (pid: 51230) of binary: /opt/conda/bin/python"]
+    restart = ("torch.distributed.elastic.agent.server.api: [INFO] [default] Worker group FAILED. "
+               "1/1 attempts left; will restart worker group")
+    v = analyze_lines(nan)
+    assert (v.action, v.category) == (Action.STOP, Category.NUMERICAL)
+    resumed = ["Epoch(train) [37][100/800]", "Saving checkpoint at 37 epochs",
+               "Epoch(train) [38][100/800]", "Saving checkpoint at 38 epochs"]
+    v = analyze_lines([*nan, restart, *resumed, *nan])
+    assert (v.action, v.category) == (Action.RESTART, Category.NUMERICAL)
+
+
+def test_torchelastics_restart_splits_the_same_wherever_the_chunks_of_a_log_end() -> None:
+    data = "\n".join([*_attempt(11204, 2), *_attempt(11673, 1), *_attempt(12142, None)]).encode()
+    want = None
+    for cut in range(1, len(data), 7):
+        analyzer = Analyzer()
+        analyzer.feed_bytes(data[:cut])
+        analyzer.feed_bytes(data[cut:])
+        got = [(d.cycle_id, d.first_line, [c.line for c in d.candidates])
+               for d in analyzer.digests()]
+        assert got == (want := want or got)
+    assert want is not None and [cycle for cycle, _, _ in want] == [0, 1, 2]
