@@ -35,6 +35,7 @@ class CycleState:
     candidates: dict[Role, list[Candidate]] = field(default_factory=dict)
     # (rank, pid of a line without a rank, pattern) of the candidates kept
     seen: set[tuple[int | None, int | None, str]] = field(default_factory=set)
+    replaced: set[tuple[int | None, int | None, str]] = field(default_factory=set)  # ... once
     elastic: list[ElasticRoot] = field(default_factory=list)
     dropped: int = 0
     last_step: int | None = None
@@ -92,12 +93,17 @@ class CycleState:
         first_line = self._survived_numerical() if pattern.category is Category.NUMERICAL \
             else None
         if key in self.seen:
-            # The same fault again: keep the first. A fault the job survived is not fatal by
-            # recurring; only the numerical case above replaces it (it can only RESTART).
-            if first_line is None:
+            # The same fault again: keep the first. A fault the job survived again and again
+            # is not fatal by recurring; only the numerical case above replaces it (it can only
+            # RESTART), and a first occurrence that training went on after (a paste's title
+            # quoting the error, one caught error) is replaced once, by the next one.
+            index = next(i for i, c in enumerate(bucket) if (c.rank, c.pid, c.pattern) == key)
+            once = key not in self.replaced and (
+                self.progress_seq - bucket[index].progress_seq >= STALE_AFTER)
+            if first_line is None and not once:
                 return
-            del bucket[next(i for i, c in enumerate(bucket)
-                            if (c.rank, c.pid, c.pattern) == key)]
+            self.replaced.add(key)
+            del bucket[index]
         elif len(bucket) >= self.max_candidates:
             self.dropped += 1
             return

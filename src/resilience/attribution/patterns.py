@@ -95,7 +95,7 @@ PATTERNS: tuple[Pattern, ...] = (
             "completed with error. RC: 21. Error: Input/output error.", tier=0, confidence=0.7),
     Pattern("eio", C.HOST, IN,
             r"Input/output error|\[Errno 5\]|\bEIO\b|blk_update_request: I/O error"
-            r"|Buffer I/O error on dev",
+            r"|Buffer I/O error on dev|critical medium error, dev |I/O Error \(sct 0x",
             "OSError: [Errno 5] Input/output error: '/scratch/shards/part-0042.bin'",
             kind="node", tier=0, confidence=0.8),
     Pattern("nofile", C.HOST, IN, r"Too many open files|\[Errno 24\]|EMFILE",

@@ -28,10 +28,11 @@ def test_two_attempts_in_one_log_a_checkpoint_between_numerical_failures_restart
     v = analyze_lines(lines)
     assert (v.action, v.category.value) == (Action.RESTART, "numerical")
     assert v.evidence[0].line == 9  # the second failure, not the stale first one
-    # no checkpoint between: a second attempt cannot be told from an error the job survived,
-    # so the recurrence is not taken as the root (it could only add a STOP)
+    # no checkpoint between: the failure that ended the log is the root, and numerical is STOP
+    # unless a checkpoint was saved since the previous failure (an error the job went on after
+    # is replaced once by its recurrence; one it survived again and again is not: below)
     v = analyze_lines([*lines[:5], "step 900", "step 901", "Loss is nan, stopping training"])
-    assert v.action is Action.RESTART
+    assert (v.action, v.evidence[0].line) == (Action.STOP, 8)
 
 
 def test_an_error_the_job_survives_again_and_again_is_not_the_root() -> None:
@@ -42,6 +43,17 @@ def test_an_error_the_job_survives_again_and_again_is_not_the_root() -> None:
             lines.append("KeyError: 'caption'  (sample skipped)")
     v = analyze_lines(lines)  # then the worker died without a word (SIGKILL)
     assert v.action is Action.RESTART
+
+
+def test_a_title_quoting_the_error_above_the_training_output_does_not_hide_the_error() -> None:
+    assertion = ("../aten/src/ATen/native/cuda/Loss.cu:250: nll_loss_forward_reduce_cuda_kernel_2d:"
+                 " block: [0,0,0], thread: [11,0,0] Assertion `t >= 0 && t < n_classes` failed.")
+    lines = ['Forum: "DDP with mp.spawn: CUDA error: device-side assert triggered, always rank 2"',
+             "[rank 0] epoch 0 step 0 loss 3.70", "[rank 0] epoch 0 step 100 loss 2.11",
+             "[rank 0] epoch 0 step 200 loss 1.33", assertion,
+             "RuntimeError: CUDA error: device-side assert triggered"]
+    v = analyze_lines(lines)
+    assert (v.action, v.category.value, v.evidence[0].line) == (Action.STOP, "user_code", 5)
 
 
 def test_srun_task_lines_name_the_node_of_a_rank() -> None:
@@ -204,10 +216,17 @@ def test_an_xid_without_a_rank_is_the_gpu_of_the_rank_that_saw_a_cuda_error() ->
         "gpu_hardware", [5], ["gpu017"])
 
 
-def test_a_dataloader_bus_error_next_to_disk_io_errors_is_the_node() -> None:
+@pytest.mark.parametrize("disk", [
+    "[Tue Jan  9 11:42:29 2024] blk_update_request: I/O error, dev nvme1n1, sector 1876231168 "
+    "op 0x0:(READ)",
+    "[Mon Mar 11 06:42:22 2024] critical medium error, dev nvme1n1, sector 1873120256 op "
+    "0x0:(READ) flags 0x80700 phys_seg 32 prio class 2",
+    "[Mon Mar 11 06:42:22 2024] nvme1n1: I/O Cmd(0x2) @ LBA 1873120256, 256 blocks, I/O Error "
+    "(sct 0x2 / sc 0x81) DNR",
+])
+def test_a_dataloader_bus_error_next_to_disk_io_errors_is_the_node(disk: str) -> None:
     v = analyze_lines(["RuntimeError: DataLoader worker (pid 4410) is killed by signal: Bus error.",
-                       "[Tue Jan  9 11:42:29 2024] blk_update_request: I/O error, dev nvme1n1, "
-                       "sector 1876231168 op 0x0:(READ)"])
+                       disk])
     assert (v.action, v.category.value) == (Action.RESTART, "host")
 
 
