@@ -88,6 +88,25 @@ def every_rank(root: Candidate, same: list[Candidate], pool: list[tuple[int, Can
     return len(ranks) if seen <= ranks else 0
 
 
+def every_rank_exited(root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],
+                      records: Sequence[ElasticRoot]) -> int:
+    """How many ranks a launcher saw exit with an error of their own (exit code > 0, not a
+    signal) when that is every rank it recorded but a few it killed after (at least 3 in 4,
+    and 2 or more), the root's exception is pasted once without a rank, and nothing in the log
+    says another failure made them exit (no consequence line, no line of a rank with another
+    error): each raised it, so none is to blame (a torchelastic `Failures:` list of 8 ranks
+    with `exitcode : 1` under one `KeyError`); 0 otherwise."""
+    if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS or any(
+            c.rank is not None for c in same):
+        return 0
+    if any(c.role is Role.CASCADE or (c.rank is not None and c.pattern != root.pattern)
+           for _, c in pool):
+        return 0
+    codes = {e.rank: e.exitcode for e in records if e.rank is not None}
+    errored = {rank for rank, code in codes.items() if code is not None and code > 0}
+    return len(errored) if len(errored) >= 2 and 4 * len(errored) >= 3 * len(codes) else 0
+
+
 # torch's ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) on every rank: "Rank <me> is
 # running collective: <mine>, but Rank <first rank that differs> is running collective: ..."
 _MISMATCH = re.compile(r"Rank (\d{1,7}) is running collective: .{1,3000}?, but Rank (\d{1,7}) is "

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from .culprits import culprits, every_rank, first_failure, killed_silently
+from .culprits import (
+    culprits,
+    every_rank,
+    every_rank_exited,
+    first_failure,
+    killed_silently,
+)
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .fingerprint import exception_type, fingerprint
 from .lines import parse_line
@@ -102,9 +108,12 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     # ranks known to run besides the pool's: ftrun's rank -> node map, ranks paired with a host
     world = set(node_of_rank or ()) | {rank for d in digests for rank in d.rank_hosts}
     every = every_rank(r, same, pool, failing | world)
-    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, every)
-    if every and not ranks:
-        job = f"the same on all {every} ranks the log shows: the job's, not a rank's"
+    exited = 0 if every else every_rank_exited(r, same, pool, records)
+    ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, every or exited)
+    if (every or exited) and not ranks:
+        job = (f"the same on all {every} ranks the log shows" if every else
+               f"all {exited} ranks the launcher recorded exited with an error, none of a "
+               "consequence") + ": the job's, not a rank's"
         note = f"{note}; {job}" if note else job
     others = [c for _, c in pool if c is not r and c.text != r.text]
     evidence = [_ev(r)]

@@ -199,3 +199,36 @@ def test_inside_ftrun_the_launchers_rank_map_shows_the_ranks_that_did_not_raise(
     assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([0, 1, 2, 3], ["gpu-a"])
     v = combine([a.digest()], 0, node_of_rank={r: "gpu-a" for r in range(4)})
     assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([], [])
+
+
+def _failures(codes: dict[int, int]) -> list[str]:
+    lines = ["torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ", "=" * 60,
+             "sft.py FAILED", "-" * 60, "Failures:"]
+    for rank, code in list(codes.items())[1:]:
+        lines += [f"[{rank}]:", "  time      : 2024-04-22_16:41:29", "  host      : nlp-gpu07",
+                  f"  rank      : {rank} (local_rank: {rank})",
+                  f"  exitcode  : {code} (pid: {2281000 + rank})", "  error_file: <N/A>",
+                  "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/"
+                  "errors.html"]
+    rank, code = next(iter(codes.items()))
+    lines += ["-" * 60, "Root Cause (first observed failure):", "[0]:",
+              "  time      : 2024-04-22_16:41:28", "  host      : nlp-gpu07",
+              f"  rank      : {rank} (local_rank: {rank})", f"  exitcode  : {code} (pid: 2281013)",
+              "  error_file: <N/A>", "  traceback : To enable traceback see: https://pytorch.org/"
+              "docs/stable/elastic/errors.html", "=" * 60]
+    return lines
+
+
+def test_a_launcher_that_saw_every_rank_exit_with_an_error_under_a_traceback_blames_none() -> None:
+    key = ["Traceback (most recent call last):", "KeyError: 'messages'"]
+    v = analyze_lines([*key, *_failures({4: 1, 0: 1, 1: 1, 2: 1, 3: 1, 5: 1, 6: 1, 7: -15})])
+    assert (v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)) == (
+        "user_code", [], [])
+    assert "all 7 ranks the launcher recorded exited with an error" in v.reason
+    # the others were killed by the launcher (signals): the root cause's rank is the one
+    assert _verdict([*key, *_failures({4: 1, 0: -15, 1: -15, 2: -15, 3: -15})])[1:] == (
+        [4], ["nlp-gpu07"])
+    # a consequence in the log: the others may have exited of it, not of the KeyError
+    nccl = ("[rank1]: torch.distributed.DistBackendError: NCCL error: remote process exited or "
+            "there was a network error")
+    assert _verdict([*key, nccl, *_failures({4: 1, 0: 1, 1: 1, 2: 1})])[1] == [4]
