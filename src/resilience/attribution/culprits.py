@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from ..hostnames import short_name
+from ..hostnames import same_host, short_name
 from .digest import Candidate, ElasticRoot, NodeDigest
 from .registry import Role
 from .verdict import Category
@@ -178,7 +178,8 @@ def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
     if root.rank is not None and root.rank in reporters:
         return [root.rank]
     if not reporters and root.rank is None and root.node:
-        reporters = {e.rank for e in records if e.host == root.node and e.rank is not None}
+        reporters = {e.rank for e in records
+                     if e.host and same_host(e.host, root.node) and e.rank is not None}
     return sorted(reporters) if len(reporters) == 1 else []
 
 

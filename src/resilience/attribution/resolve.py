@@ -146,7 +146,8 @@ def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
     if len(agents) == 1 and local < len(mapping := next(iter(agents))):
         return mapping[local]  # the torchelastic agent of the log's one node
     entries = [e for d in digests for e in d.elastic_roots
-               if e.local_rank == local and e.rank is not None and (not host or e.host == host)]
+               if e.local_rank == local and e.rank is not None
+               and (not host or same_host(e.host or "", host))]
     if len({e.rank for e in entries}) == 1:
         return entries[0].rank
     return None if _many_nodes(digests) and local <= _MAX_LOCAL_RANK else local

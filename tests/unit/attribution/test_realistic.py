@@ -237,3 +237,12 @@ def test_an_efa_completion_error_is_the_network_not_a_disk() -> None:
         "length: 0",
     ])
     assert (v.action, v.category.value) == (Action.RESTART, "network")
+
+
+def test_a_local_rank_gets_its_global_rank_from_a_record_naming_its_host_by_full_name() -> None:
+    lines = ["node-a:100:100 [0] NCCL WARN NET/IB : Got completion from peer",
+             "node-b:88214:89936 [6] include/alloc.h:103 NCCL WARN Cuda failure 'out of memory'",
+             "[default6]:node-b:88214:89936 [6] NCCL WARN Cuda failure 'out of memory'",
+             *[line.replace("node-b", "node-b.cluster") for line in ELASTIC]]
+    v = analyze_lines(lines)
+    assert (v.category.value, list(v.culprit_ranks)) == ("cuda_oom", [14])
