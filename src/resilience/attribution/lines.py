@@ -7,8 +7,9 @@ Understood prefixes (any order, repeated): srun `-l` (`3: `), torchrun tee (`[ra
 timestamps, dmesg `[123.4]`, syslog (`Oct 23 10:11:12 host kernel:`), NCCL `host:pid:tid [dev]`,
 pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter4200] `),
 Kubernetes pod prefixes (`kubectl logs --prefix`'s `[pod/NAME/CONTAINER] `, stern's
-`NAME CONTAINER `), Ray's `(RayTrainWorker pid=4410, ip=10.0.3.14) ` (the worker's pid, and
-its node's IP as the host unless a later prefix names a host). A paste indented by a ticket or
+`NAME CONTAINER `, a collector's `2024-09-18T03:14:02.377Z NAME  `), Ray's
+`(RayTrainWorker pid=4410, ip=10.0.3.14) ` (the worker's pid, and its node's IP as the host
+unless a later prefix names a host). A paste indented by a ticket or
 a mail keeps its prefixes (`    [rank6]: ...`). Terminal colour codes are dropped.
 """
 
@@ -35,6 +36,10 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
     r"[^\]\n]{0,160}\] ?",
     r"^\[" + _ISO + r"[^\]]{0,12}\] ?",
+    # a log collector's export (GKE / Cloud Logging, `kubectl logs --timestamps` per pod):
+    # `2024-09-18T03:14:02.377Z POD-NAME  ...`, the pod (a dashed name) then two spaces
+    r"^" + _ISO.replace("[T _]", "T") + r"Z (?P<thost>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120})"
+    r"  ",
     r"^" + _ISO + r"(?:Z|[+-]\d\d:?\d\d)?(?: ?\| ?| {1,3})",
     r"^\[ {0,8}\d{1,9}\.\d{1,9}\] ?",
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
@@ -175,7 +180,8 @@ def parse_line(line: str) -> LineInfo:
             if d.get("task") is not None:
                 task = int(d["task"] or 0)
             host = (d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost")
-                    or d.get("mhost") or d.get("khost") or d.get("shost2") or d.get("rip")
+                    or d.get("mhost") or d.get("khost") or d.get("shost2") or d.get("thost")
+                    or d.get("rip")
                     or d.get("rip2") or host)
             ip = d.get("rip") or d.get("rip2") or ip
             if d.get("local") is not None:

@@ -18,6 +18,13 @@ from resilience.attribution.lines import find_timestamp, parse_line
     ("slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***", None, "gpu-3",
      "slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***"),
     ("ValueError: 3: not a prefix", None, None, "ValueError: 3: not a prefix"),
+    # a log collector's export: RFC 3339 UTC time, the pod, two spaces
+    ("2024-09-18T03:14:02.377Z llama-workers-2-0-c6v9s  [rank21]: RuntimeError: x", 21,
+     "llama-workers-2-0-c6v9s", "RuntimeError: x"),
+    ("2024-09-18T03:14:06.288Z llama-workers-2-0-c6v9s    host      : gke-a3-pool-k9wx", None,
+     "llama-workers-2-0-c6v9s", "host      : gke-a3-pool-k9wx"),
+    ("2024-09-18T03:14:02.377Z multi-node run  [rank2]: x", None, None,
+     "multi-node run  [rank2]: x"),  # a word, a space: prose, not a pod
 ])
 def test_prefixes(line: str, rank: int | None, host: str | None, content: str) -> None:
     info = parse_line(line)
