@@ -1,6 +1,6 @@
 """Rules learned from the realistic corpora (logs reconstructed from public bug reports by
 helpers who had not seen the patterns), and a guard that the engine keeps the issue's accuracy
-targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v3 once
+targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v10 once
 spent). The newest held-out set is scored by bench/attribution_eval.py only: never tuned on,
 never in a test."""
 
@@ -97,6 +97,9 @@ def test_too_many_open_files_is_the_job_s_own_limit() -> None:
     # first score (session 6) 54.5 %; its one false STOP (/dev/shm full of another job's
     # files on one node, which only an admin's `df` in the paste shows) is not fixed
     ("realistic_holdout_v9", 0.54, 0.94),
+    # first score (session 7): action 86.7 %, 2 false STOPs, culprit 48.9 %; now (session 8)
+    # 97.8 %, none, 68.9 %
+    ("realistic_holdout_v10", 0.66, 0.95),
 ])
 def test_realistic_corpora_meet_the_accuracy_targets(
     corpus: str, culprit_target: float, stop_target: float
