@@ -148,8 +148,9 @@ class Analyzer:
         """Digests of every cycle seen, oldest first (the last one is `digest()`)."""
         with self._lock:
             current = self._digest()
-            if self._closed and not (self._cycle.from_marker or self._cycle.has_content()):
-                return tuple(self._closed)  # torchelastic restarted, and the paste ends there
+            if self._closed and not (self._cycle.from_marker or self._cycle.has_activity()):
+                # torchelastic restarted, and the paste ends there (or with a note about it)
+                return tuple(self._closed)
             return (*self._closed, current)
 
     @property
@@ -254,7 +255,8 @@ class Analyzer:
             self._elastic_root(_Pending(lineno, raw), buf[start:min(end, start + _ELASTIC_BYTES)],
                                complete=start + _ELASTIC_BYTES <= end)
             return
-        self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start))
+        self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start),
+                             lambda: self._before(buf, start, 512))
         if "failed (exitcode" in info.content:  # the agent may restart its workers
             self._restart.start(lineno)
             stop = buf.find(b"\n", start, end)

@@ -9,6 +9,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .paste import kubectl_pod, prompt_host
+from .patterns import FINITE_ASSERT, asserts_finite
 from .progress import Stretch
 from .rankmap import RankMap
 from .records import agent_exit, deepspeed_exit, ray_exit, spawn_exit, srun_exit
@@ -52,11 +53,20 @@ class CycleState:
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
 
+    def has_activity(self) -> bool:
+        """Whether workers ran: progress, a launcher's record, or an error line that names
+        where it came from (a line of no rank, node or pid is a note about the job)."""
+        return bool(self.elastic or self.progress_seq or any(
+            c.rank is not None or c.node or c.pid is not None
+            for cs in self.candidates.values() for c in cs))
+
     def add_line(self, info: LineInfo, raw: str, lineno: int,
-                 look_back: Callable[[], float | None]) -> None:
+                 look_back: Callable[[], float | None],
+                 above: Callable[[], bytes] = bytes) -> None:
         """Record a prefiltered line: a candidate if a pattern matches, else maybe progress.
 
-        `look_back` finds a timestamp on earlier lines; called only for candidates.
+        `look_back` finds a timestamp on earlier lines; `above` gives the input just above the
+        line (a traceback's source line); both are called only for candidates.
         """
         if self._command(info):
             return
@@ -82,6 +92,9 @@ class CycleState:
         if pattern is None:
             self.add_progress(info.content, lineno, info.timestamp)
             return
+        if pattern.id == "py_user_exc" and info.content.startswith("AssertionError") \
+                and asserts_finite(above()):
+            pattern = FINITE_ASSERT  # `assert torch.isfinite(loss)` failed: a NaN/Inf loss
         # two ranks' NCCL lines without a rank prefix stay two: their pids tell them apart
         # (`resolve` gives each the rank of its pid, from the tables of the whole stream)
         pid = (info.pid if info.pid is not None else text_pid) if rank is None else None

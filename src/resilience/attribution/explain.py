@@ -73,15 +73,22 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
 def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest],
                                    cycle_id: int) -> bool:
     """A checkpoint saved after the previous failure: in this cycle, when an earlier cycle
-    failed, or in the same stream after an earlier occurrence of the fault (two attempts in
-    one file, in line order or, an earlier run's tail pasted below, by the clocks)."""
+    failed; in the same stream after an earlier occurrence of the fault (two attempts in one
+    file, in line order or, an earlier run's tail pasted below, by the clocks), or after a
+    launcher's record of a failed worker (a retry loop the log does not mark as a cycle)."""
     if cycle_id > 0 and any(d.checkpoint_line is not None for d in digests):
         return True
     # set only when the same stream saved a checkpoint between the two (cycle_state)
-    return root.first_line is not None or any(
-        (root.timestamp is None or root.timestamp > (d.checkpoint_time or 0.0))
-        and any(c.category is Category.NUMERICAL and pasted_earlier(c, d) for c in d.candidates)
-        for d in digests)
+    if root.first_line is not None:
+        return True
+    for d in digests:
+        ckpt = d.checkpoint_line
+        if ckpt is not None and root.line > ckpt and any(e.line < ckpt for e in d.elastic_roots):
+            return True  # a launcher saw a worker fail, then a checkpoint was saved (a retry)
+        if (root.timestamp is None or root.timestamp > (d.checkpoint_time or 0.0)) and any(
+                c.category is Category.NUMERICAL and pasted_earlier(c, d) for c in d.candidates):
+            return True
+    return False
 
 
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:

@@ -9,10 +9,12 @@ nested repetition, and lines are capped at MAX_MATCH_CHARS before matching.
 
 from __future__ import annotations
 
+import re
+
 from .registry import Pattern, Role
 from .verdict import Category as C
 
-__all__ = ["PATTERNS"]
+__all__ = ["FINITE_ASSERT", "PATTERNS", "asserts_finite"]
 
 IN, K, N = Role.INITIATING, Role.CASCADE, Role.NOISE
 EXC = r"^\s*(?:[\w]{1,40}\.){0,6}"  # optional module path before an exception name
@@ -260,3 +262,17 @@ PATTERNS: tuple[Pattern, ...] = (
             "RuntimeError: something unexpected happened in the data pipeline", tier=2,
             confidence=0.3),
 )
+
+# A bare `AssertionError` whose traceback shows, on the line above, an `assert` of finiteness
+# (mmengine's CheckInvalidLossHook: `assert torch.isfinite(outputs['loss']), \`) is a NaN/Inf
+# loss, not the code's assertion: `CycleState` swaps `py_user_exc` for this one then.
+FINITE_ASSERT = Pattern("finite_assert", C.NUMERICAL, IN, r"^AssertionError\b",
+                        "AssertionError: None", confidence=0.8)
+_ASSERTS_FINITE = re.compile(rb"\bassert\b.{0,120}\b(?:isfinite|isnan|isinf)\(")
+
+
+def asserts_finite(before: bytes) -> bool:
+    """Whether the last line of `before` (the input above a line) asserts a finite value."""
+    last = before.rstrip(b"\r\n").rsplit(b"\n", 1)[-1][-400:]
+    return bool(_ASSERTS_FINITE.search(last))
+

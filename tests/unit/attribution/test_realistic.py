@@ -249,3 +249,28 @@ def test_a_local_rank_gets_its_global_rank_from_a_record_naming_its_host_by_full
              *[line.replace("node-b", "node-b.cluster") for line in ELASTIC]]
     v = analyze_lines(lines)
     assert (v.category.value, list(v.culprit_ranks)) == ("cuda_oom", [14])
+
+
+_CHECKLOSS = ["  File \"mmengine/hooks/checkloss_hook.py\", line 36, in after_train_iter",
+              "    assert torch.isfinite(outputs['loss']), \\", "AssertionError: None"]
+
+
+def test_a_bare_assertion_error_under_an_assert_of_finiteness_is_a_nan_loss() -> None:
+    v = analyze_lines(_CHECKLOSS)
+    assert (v.action, v.category.value) == (Action.STOP, "numerical")
+    # any other bare assertion is the code's
+    v = analyze_lines(["    assert len(batch) == cfg.batch_size", "AssertionError: None"])
+    assert (v.action, v.category.value) == (Action.STOP, "user_code")
+
+
+def test_a_nan_after_a_retry_that_saved_a_checkpoint_restarts() -> None:
+    failed = ("ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -6) "
+              "local_rank: 2 (pid: 77122) of binary: /usr/bin/python")
+    retry = ["===== attempt 2, --resume =====", "Iter(train) [ 6400/80000] grad_norm: 3.4",
+             "Iter(train) [ 8000/80000] grad_norm: 4.9", "Saving checkpoint at 8000 iterations",
+             "Iter(train) [ 8750/80000] grad_norm: 72.6"]
+    v = analyze_lines([failed, *retry, *_CHECKLOSS])
+    assert (v.action, v.category.value) == (Action.RESTART, "numerical")
+    # the same retry without a checkpoint saved: the numerical default, STOP
+    v = analyze_lines([failed, *retry[:3], retry[4], *_CHECKLOSS])
+    assert v.action is Action.STOP

@@ -80,6 +80,10 @@ def test_a_paste_that_ends_at_torchelastics_restart_line_keeps_the_failure_befor
         analyzer.feed(line)
     assert [d.cycle_id for d in analyzer.digests()] == [0]
     assert analyze_lines(_attempt(30144, 3, total=3)).category is Category.NETWORK
+    # a note below the restart line that quotes an error is no attempt of its own
+    note = "Notes: every rank raised the same FloatingPointError: loss is nan both times"
+    v = analyze_lines([*_attempt(30144, 3, total=3), note])
+    assert (v.category, v.cycle_id) == (Category.NETWORK, 0)
 
 
 def test_mmengines_invalid_loss_hook_is_numerical_and_restarts_after_a_new_checkpoint() -> None:
