@@ -60,7 +60,8 @@ PATTERNS: tuple[Pattern, ...] = (
     # ---- host: node / OS faults --------------------------------------------------------------
     Pattern("kernel_oom", C.HOST, IN,
             r"Out of memory: Kill|invoked oom-killer|oom-kill:|oom_kill_process"
-            r"|Memory cgroup out of memory|Detected \d{1,6} oom[-_]kill event",
+            r"|Memory cgroup out of memory|Detected \d{1,6} oom[-_]kill event"
+            r"|killed due to the node running low on memory",  # Ray's memory monitor
             "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
             "processes may have been killed by the cgroup out-of-memory handler.",
             kind="memory", tier=0, confidence=0.9),

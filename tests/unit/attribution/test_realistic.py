@@ -274,3 +274,12 @@ def test_a_nan_after_a_retry_that_saved_a_checkpoint_restarts() -> None:
     # the same retry without a checkpoint saved: the numerical default, STOP
     v = analyze_lines([failed, *retry[:3], retry[4], *_CHECKLOSS])
     assert v.action is Action.STOP
+
+
+def test_rays_memory_monitor_kill_is_host_memory_not_a_cuda_oom() -> None:
+    v = analyze_lines([
+        "ray.exceptions.RayTaskError(OutOfMemoryError): ray::_Inner.train() (pid=3391, "
+        "ip=10.0.44.12, repr=TorchTrainer)",
+        "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
+    ])
+    assert (v.action, v.category.value) == (Action.STOP, "host")
