@@ -259,6 +259,13 @@ PATTERNS: tuple[Pattern, ...] = (
             "RuntimeError: CUDA error: unknown error", tier=1, confidence=0.5),
     Pattern("cuda_other", C.UNKNOWN, IN, r"CUDA error: |CUDNN_STATUS_\w{1,30}|CUBLAS_STATUS_\w{1,30}",
             "RuntimeError: CUDA error: invalid argument", tier=2, confidence=0.35),
+    # a launcher's or SDK's report that the job failed, with no error of its own in the line
+    # (a specific one, OOM or NaN in its `Reason:`, matched above): a consequence
+    Pattern("job_failed", C.UNKNOWN, K,
+            r"UnexpectedStatusException: Error for Training job|TrainingFailedError: The Ray "
+            r"Train run failed",
+            "UnexpectedStatusException: Error for Training job llama-dp-2024: Failed. Reason: "
+            "AlgorithmError: ExecuteUserScriptError", tier=2, confidence=0.3),
     Pattern("py_other_exc", C.UNKNOWN, IN, EXC + r"[A-Z]\w{0,60}(?:Error|Exception)\b(?::|$)",
             "RuntimeError: something unexpected happened in the data pipeline", tier=2,
             confidence=0.3),

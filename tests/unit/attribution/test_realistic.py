@@ -283,3 +283,13 @@ def test_rays_memory_monitor_kill_is_host_memory_not_a_cuda_oom() -> None:
         "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
     ])
     assert (v.action, v.category.value) == (Action.STOP, "host")
+
+
+def test_an_sdks_report_that_the_job_failed_is_no_root_of_its_own() -> None:
+    v = analyze_lines([
+        "[1,mpirank:18,algo-3]<stderr>:algo-3:382:1291 [2] NCCL WARN NET/OFI Request "
+        "0x7f2c6c0a1e80 completed with error. RC: 21. Error: Input/output error.",
+        "UnexpectedStatusException: Error for Training job llama-dp-2024-05-21: Failed. Reason: "
+        "AlgorithmError: ExecuteUserScriptError: ExitCode 1",
+    ])
+    assert (v.action, v.category.value) == (Action.RESTART, "network")
