@@ -1,6 +1,6 @@
 """Rules learned from the realistic corpora (logs reconstructed from public bug reports by
 helpers who had not seen the patterns), and a guard that the engine keeps the issue's accuracy
-targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v10 once
+targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v11 once
 spent). The newest held-out set is scored by bench/attribution_eval.py only: never tuned on,
 never in a test."""
 
@@ -100,6 +100,9 @@ def test_too_many_open_files_is_the_job_s_own_limit() -> None:
     # first score (session 7): action 86.7 %, 2 false STOPs, culprit 48.9 %; now (session 8)
     # 97.8 %, none, 68.9 %
     ("realistic_holdout_v10", 0.66, 0.95),
+    # first score (session 8): action 93.6 %, 3 false STOPs, culprit 67.4 %; now 97.9 %, one
+    # (one node's /dev/shm mounted at 64M, which only an admin's `df` shows), 65.2 %
+    ("realistic_holdout_v11", 0.63, 0.95),
 ])
 def test_realistic_corpora_meet_the_accuracy_targets(
     corpus: str, culprit_target: float, stop_target: float
