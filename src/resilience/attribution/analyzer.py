@@ -32,10 +32,11 @@ from typing import NamedTuple
 from .cycle_state import CycleState
 from .inbox import Inbox
 from .lines import find_timestamp, parse_line
-from .markers import RestartWatch, parse_cycle_marker
+from .markers import parse_cycle_marker
 from .progress import scan_progress
 from .records import elastic_entries
 from .registry import MAX_MATCH_CHARS
+from .restarts import RestartWatch, merge_attempt
 from .scan import candidate_lines
 
 __all__ = ["Analyzer", "NodeDigest"]
@@ -72,6 +73,7 @@ class Analyzer:
         batch_lines: int | None = 4096,
         max_pending: int = MAX_PENDING,
         truncated: bool = False,
+        split_restarts: bool = True,
     ) -> None:
         self._rank, self._node = rank, node
         self._max_candidates, self._max_cycles = max_candidates, max_cycles
@@ -83,7 +85,10 @@ class Analyzer:
         self._partial = b""  # an unfinished last line, scanned with the next input
         self._lines = 0  # complete lines scanned (or dropped unscanned) so far
         self._closed: list[NodeDigest] = []
-        self._restart = RestartWatch()  # torchelastic restarting its workers: a new cycle
+        # torchelastic restarting its workers: a new cycle where its restart line ends
+        # (`restarts.py`; off where the launcher numbers the cycles itself: ftrun)
+        self._restart = RestartWatch() if split_restarts else None
+        self._switch: tuple[int, int] | None = None  # (next cycle, offset in this buffer)
         self._carry = b""  # end of the previous block, for looking back
         self._elastic: _Pending | None = None  # a block ended inside torchelastic's summary
         self._cycle = self._new_cycle(cycle_id, 1)
@@ -142,16 +147,19 @@ class Analyzer:
     def digest(self) -> NodeDigest:
         """The digest of the current (last) cycle."""
         with self._lock:
-            return self._digest()
+            return self._digests()[-1]
 
     def digests(self) -> tuple[NodeDigest, ...]:
         """Digests of every cycle seen, oldest first (the last one is `digest()`)."""
         with self._lock:
-            current = self._digest()
-            if self._closed and not (self._cycle.from_marker or self._cycle.has_activity()):
-                # torchelastic restarted, and the paste ends there (or with a note about it)
-                return tuple(self._closed)
-            return (*self._closed, current)
+            return self._digests()
+
+    def _digests(self) -> tuple[NodeDigest, ...]:
+        current = self._digest()
+        if self._closed and not (self._cycle.from_marker or self._cycle.has_activity()):
+            # torchelastic restarted and no attempt followed (a straggler's line, a note)
+            return (*self._closed[:-1], merge_attempt(self._closed[-1], current))
+        return (*self._closed, current)
 
     @property
     def lines(self) -> int:
@@ -200,6 +208,8 @@ class Analyzer:
             self._lines += taken.dropped_lines  # the partial line ended in the dropped bytes
             self._partial, self._carry, self._elastic = b"", b"", None
             self._cycle.truncated = True
+            if self._restart is not None:
+                self._restart.left = 0  # what followed the failure line is lost
         if self._partial:
             data = self._partial + data
         cut = data.rfind(b"\n") + 1
@@ -212,25 +222,38 @@ class Analyzer:
     def _scan(self, buf: bytes, end: int) -> None:
         if self._elastic is not None:
             self._finish_elastic(self._elastic, buf, end)
-        if self._restart.left:
-            self._restarted(buf, 0, end)
-        count = buf.count
+        if self._restart is not None and self._restart.left:
+            self._watch_restart(buf, 0, end)
         pos, lineno = 0, self._lines  # lineno: lines before `pos`
         for start, stop in candidate_lines(buf, end):  # lines with an error keyword
-            if start > pos:
-                self._progress(buf, pos, start, lineno)
-                lineno += count(b"\n", pos, start)
+            lineno = self._stretch(buf, pos, start, lineno)
             raw = buf[start:min(stop, start + MAX_MATCH_CHARS)].decode("utf-8", "replace")
             lineno += 1
             self._line(raw, lineno, buf, start, end)
             pos = stop + 1
-        if end > pos:
-            self._progress(buf, pos, end, lineno)
-            lineno += count(b"\n", pos, end)
+        lineno = self._stretch(buf, pos, end, lineno)
         self._lines = lineno
         tail = buf[max(0, end - _ELASTIC_BYTES):end]
         self._carry = ((self._carry + tail)[-_ELASTIC_BYTES:] if len(tail) < _ELASTIC_BYTES
                        else tail)
+
+    def _stretch(self, buf: bytes, a: int, b: int, lineno: int) -> int:
+        """Progress in the lines of buf[a:b] (no error keyword there; `lineno` lines come
+        before `a`), switching to torchelastic's next attempt where its restart line ends;
+        the lines before `b`."""
+        switch = self._switch
+        if switch is not None and switch[1] <= b:
+            at = max(a, switch[1])
+            if at > a:
+                self._progress(buf, a, at, lineno)
+                lineno += buf.count(b"\n", a, at)
+            self._switch, a = None, at
+            if switch[0] != self._cycle.cycle_id:
+                self._start_cycle(switch[0], lineno + 1, ours=False)
+        if b > a:
+            self._progress(buf, a, b, lineno)
+            lineno += buf.count(b"\n", a, b)
+        return lineno
 
     def _progress(self, buf: bytes, a: int, b: int, lineno: int) -> None:
         """Progress in the lines of buf[a:b], which hold no error keyword; `lineno` lines
@@ -257,17 +280,17 @@ class Analyzer:
             return
         self._cycle.add_line(info, raw, lineno, lambda: self._look_back(buf, start),
                              lambda: self._before(buf, start, 512))
-        if "failed (exitcode" in info.content:  # the agent may restart its workers
-            self._restart.start(lineno)
+        if self._restart is not None and "failed (exitcode" in info.content:
+            self._restart.start()  # the agent may restart its workers
             stop = buf.find(b"\n", start, end)
-            self._restarted(buf, stop + 1 if stop >= 0 else end, end)
+            self._watch_restart(buf, stop + 1 if stop >= 0 else end, end)
 
-    def _restarted(self, buf: bytes, at: int, end: int) -> None:
-        """A new cycle if torchelastic's restart line is in the lines of buf[at:end] that
-        `_restart` still watches."""
-        found = self._restart.look(buf, at, end)
-        if found is not None and found[0] != self._cycle.cycle_id:
-            self._start_cycle(*found, ours=False)
+    def _watch_restart(self, buf: bytes, at: int, end: int) -> None:
+        """Where torchelastic's restart line ends, if it is in the lines of buf[at:end] still
+        watched: the scan switches cycles there (`_stretch`)."""
+        assert self._restart is not None
+        if (found := self._restart.look(buf, at, end)) is not None:
+            self._switch = found
 
     def _look_back(self, buf: bytes, start: int) -> float | None:
         """Timestamp of the nearest earlier line that has one (within _LOOKBACK bytes)."""

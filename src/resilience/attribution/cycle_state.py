@@ -54,15 +54,12 @@ class CycleState:
         return bool(self.candidates or self.elastic or self.progress_seq)
 
     def has_activity(self) -> bool:
-        """Whether workers ran: progress, a launcher's record, or an error line that names
-        where it came from (a line of no rank, node or pid is a note about the job)."""
-        return bool(self.elastic or self.progress_seq or any(
-            c.rank is not None or c.node or c.pid is not None
-            for cs in self.candidates.values() for c in cs))
+        """Whether an attempt of its own shows: progress or a launcher's record (an error
+        line alone may be a straggler of the attempt before, or a note about it)."""
+        return bool(self.elastic or self.progress_seq)
 
     def add_line(self, info: LineInfo, raw: str, lineno: int,
-                 look_back: Callable[[], float | None],
-                 above: Callable[[], bytes] = bytes) -> None:
+                 look_back: Callable[[], float | None], above: Callable[[], bytes]) -> None:
         """Record a prefiltered line: a candidate if a pattern matches, else maybe progress.
 
         `look_back` finds a timestamp on earlier lines; `above` gives the input just above the
@@ -108,12 +105,13 @@ class CycleState:
         if key in self.seen:
             # The same fault again: keep the first. A fault the job survived again and again
             # is not fatal by recurring; only the numerical case above replaces it (it can only
-            # RESTART), and a first occurrence that training went on after (a paste's title
-            # quoting the error, one caught error) is replaced once, by the next one.
-            index = next(i for i, c in enumerate(bucket) if (c.rank, c.pid, c.pattern) == key)
-            once = key not in self.replaced and (
-                self.progress_seq - bucket[index].progress_seq >= STALE_AFTER)
-            if first_line is None and not once:
+            # RESTART), and a first occurrence of no rank that training went on after (a
+            # paste's title quoting the error) is replaced once, by the next one. A ranked one
+            # stays: a rank's error caught and logged twice must not hide a hang after it.
+            index = -1 if first_line is None and (rank is not None or key in self.replaced) \
+                else next(i for i, c in enumerate(bucket) if (c.rank, c.pid, c.pattern) == key)
+            if first_line is None and (
+                    index < 0 or self.progress_seq - bucket[index].progress_seq < STALE_AFTER):
                 return
             self.replaced.add(key)
             del bucket[index]

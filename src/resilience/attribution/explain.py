@@ -41,7 +41,7 @@ def _failing_ranks(pool: list[tuple[int, Candidate]], records: Sequence[ElasticR
     return ranks
 
 
-def _refine(root: Candidate, same: list[Candidate], failing: set[int],
+def _refine(root: Candidate, own: NodeDigest, same: list[Candidate], failing: set[int],
             pool: list[tuple[int, Candidate]], digests: Sequence[NodeDigest],
             cycle_id: int, killed: ElasticRoot | None) -> tuple[Category, str, str]:
     """(category, kind, note) after the rules that need more than the root line."""
@@ -55,8 +55,8 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
         if len(failing) > 1 and not failing <= ranks:
             return (Category.UNKNOWN, "", f"{root.pattern} on rank(s) {sorted(ranks)} only, not "
                     "reproduced on every failing rank, so not proven to be the code's")
-    if root.category is Category.NUMERICAL and _checkpoint_since_last_failure(root, digests,
-                                                                               cycle_id):
+    if root.category is Category.NUMERICAL and _checkpoint_since_last_failure(
+            root, own, digests, cycle_id):
         return (root.category, "after_checkpoint",
                 "a checkpoint was saved since the previous failure")
     if root.role is Role.CASCADE and root.timeout and killed is not None:
@@ -70,8 +70,8 @@ def _refine(root: Candidate, same: list[Candidate], failing: set[int],
     return root.category, root.kind, ""
 
 
-def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest],
-                                   cycle_id: int) -> bool:
+def _checkpoint_since_last_failure(root: Candidate, own: NodeDigest,
+                                   digests: Sequence[NodeDigest], cycle_id: int) -> bool:
     """A checkpoint saved after the previous failure: in this cycle, when an earlier cycle
     failed; in the same stream after an earlier occurrence of the fault (two attempts in one
     file, in line order or, an earlier run's tail pasted below, by the clocks), or after a
@@ -81,14 +81,25 @@ def _checkpoint_since_last_failure(root: Candidate, digests: Sequence[NodeDigest
     # set only when the same stream saved a checkpoint between the two (cycle_state)
     if root.first_line is not None:
         return True
+    if _retried(root, own):
+        return True
     for d in digests:
-        ckpt = d.checkpoint_line
-        if ckpt is not None and root.line > ckpt and any(e.line < ckpt for e in d.elastic_roots):
-            return True  # a launcher saw a worker fail, then a checkpoint was saved (a retry)
         if (root.timestamp is None or root.timestamp > (d.checkpoint_time or 0.0)) and any(
                 c.category is Category.NUMERICAL and pasted_earlier(c, d) for c in d.candidates):
             return True
     return False
+
+
+def _retried(root: Candidate, d: NodeDigest) -> bool:
+    """Whether the root's own stream shows a launcher record of a failed worker, then a
+    checkpoint saved, then the root: a retry the log does not mark as a cycle. A record whose
+    pid fails again after the checkpoint is that same failure quoted twice, not an earlier
+    one (a restarted worker has a new pid)."""
+    ckpt = d.checkpoint_line
+    if ckpt is None or root.line < ckpt:
+        return False
+    later = {e.pid for e in d.elastic_roots if e.line > ckpt and e.pid is not None}
+    return any(e.line < ckpt and (e.pid is None or e.pid not in later) for e in d.elastic_roots)
 
 
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
@@ -110,7 +121,8 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     records = launcher_records(digests)
     failing = _failing_ranks(pool, records)
     killed = killed_silently(records)
-    category, kind, note = _refine(r, same, failing, pool, digests, cycle_id, killed)
+    category, kind, note = _refine(r, digests[root.stream], same, failing, pool, digests,
+                                   cycle_id, killed)
     action = policy.action_for(category, kind)
     # ranks known to run besides the pool's: ftrun's rank -> node map, ranks paired with a host
     world = set(node_of_rank or ()) | {rank for d in digests for rank in d.rank_hosts}

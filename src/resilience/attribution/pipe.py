@@ -65,7 +65,8 @@ def serve(inp: BinaryIO, out: BinaryIO, host: str) -> None:
                 analyzer.feed_bytes(payload)
         elif kind == CYCLE:
             analyzers = {
-                (r, e): Analyzer(rank=r, node=host, cycle_id=rank, batch_lines=None)
+                (r, e): Analyzer(rank=r, node=host, cycle_id=rank, batch_lines=None,
+                                 split_restarts=False)
                 for r in json.loads(payload)
                 for e in (False, True)
             }

@@ -36,6 +36,7 @@ _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachi
                         r"(\d{1,6})\b")
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
                     r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=)(\d{1,4})\b")
+_AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
@@ -127,12 +128,13 @@ class RankMap:
             if "srun: error: " in info.content and (m := _TASKS.search(info.content)):
                 # `tasks 4-7,9`: the highest task id srun names
                 self.max_task = max(self.max_task, *map(int, _NUMBER.findall(m.group(1))))
-            # a rank of its own, a local rank, or the torchelastic agent's logger under a
-            # task id: srun started one launcher per node
+            # a rank of its own, a local rank, or the torchelastic agent of more than one
+            # worker (a local rank above 0, a sibling it stops) under a task id: srun started
+            # one launcher per node
             self.tasks_are_nodes |= info.local_rank is not None or (
                 info.rank is not None and not info.rank_is_task and info.rank != info.task) or (
-                "elastic.multiprocessing.api:" in info.content
-                or "elastic.agent.server.api:" in info.content)
+                "elastic.multiprocessing.api" in info.content
+                and _AGENT_OF_MANY.search(info.content) is not None)
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)

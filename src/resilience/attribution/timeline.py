@@ -17,7 +17,9 @@ about time; the timestamps the lines carry do not. Three rules, each needing a l
   it: that is an earlier run's.
 
 Timestamps are year-less seconds (`lines.find_timestamp`); the margins are wide so that a
-checkpoint still being written when a rank failed, or clocks a little apart, change nothing.
+checkpoint still being written when a rank failed, or clocks a little apart, change nothing. A
+gap longer than 180 days is the year turning, and one within a minute of a whole half hour may
+be two time zones (slurmstepd's local time, a container's UTC): neither is evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ __all__ = ["clock_stale", "outlived", "pasted_earlier"]
 
 _AFTER_END = 900.0  # 15 min: far past any kill wait
 _EARLIER = 3600.0  # 1 h: longer than a checkpoint save takes
+_BEFORE_CANCEL = 60.0  # a worker that died this much before a person's cancel
+_WRAPPED = 180 * 86400.0  # a gap this long is the year turning (clocks carry no year)
+_ZONE = 1800.0  # time zones differ by whole half hours: slurmstepd's local time, a
+_ZONE_SLACK = 60.0  # container's UTC; a gap that close to one is no evidence
+
+
+def _gap(later: float, earlier: float) -> float | None:
+    """`later - earlier` in seconds, or None where it may be the year turning or two time
+    zones rather than time passing."""
+    gap = later - earlier
+    off = abs(gap) % _ZONE
+    if abs(gap) > _WRAPPED or (abs(gap) > _ZONE - _ZONE_SLACK
+                               and min(off, _ZONE - off) <= _ZONE_SLACK):
+        return None
+    return gap
+
+
+def _at_least(later: float, earlier: float, margin: float) -> bool:
+    return (gap := _gap(later, earlier)) is not None and gap >= margin
 
 
 def pasted_earlier(c: Candidate, d: NodeDigest) -> bool:
@@ -40,7 +61,7 @@ def pasted_earlier(c: Candidate, d: NodeDigest) -> bool:
     happened well before it."""
     return (d.checkpoint_line is not None and d.checkpoint_time is not None
             and c.line > d.checkpoint_line and c.timestamp is not None
-            and c.timestamp < d.checkpoint_time - _EARLIER)
+            and _at_least(d.checkpoint_time, c.timestamp, _EARLIER))
 
 
 def clock_stale(c: Candidate, d: NodeDigest) -> bool | None:
@@ -51,7 +72,7 @@ def clock_stale(c: Candidate, d: NodeDigest) -> bool | None:
         return True
     if (d.checkpoint_line is not None and d.checkpoint_time is not None
             and c.line < d.checkpoint_line and c.timestamp is not None
-            and d.checkpoint_time < c.timestamp - _EARLIER):
+            and _at_least(c.timestamp, d.checkpoint_time, _EARLIER)):
         return False
     return None
 
@@ -69,5 +90,5 @@ def outlived(c: Candidate, pool: Sequence[tuple[int, Candidate]],
     times += [t for _, o in pool if o.rank is not None and o.role is Role.INITIATING
               and o.category is not Category.SCHEDULER
               and (t := find_timestamp(o.text)) is not None]
-    return any(t >= end + _AFTER_END for t in times) or (
-        c.kind == "cancelled" and any(t < end for t in times))
+    return any(_at_least(t, end, _AFTER_END) for t in times) or (
+        c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))

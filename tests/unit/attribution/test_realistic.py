@@ -54,6 +54,12 @@ def test_a_title_quoting_the_error_above_the_training_output_does_not_hide_the_e
              "RuntimeError: CUDA error: device-side assert triggered"]
     v = analyze_lines(lines)
     assert (v.action, v.category.value, v.evidence[0].line) == (Action.STOP, "user_code", 5)
+    # a rank's error logged and survived twice, then a hang: the hang, not the error
+    caught = "[rank3]: ValueError: sample 812 has no tokens (skipped)"
+    timeout = ("[rank0]:[E ProcessGroupNCCL.cpp:475] [Rank 0] Watchdog caught collective "
+               "operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 1800095 ms")
+    v = analyze_lines(["step 100", caught, "step 200", "step 300", caught, "step 301", timeout])
+    assert (v.action, v.category.value) == (Action.RESTART, "hang")
 
 
 def test_srun_task_lines_name_the_node_of_a_rank() -> None:
@@ -276,6 +282,9 @@ def test_a_nan_after_a_retry_that_saved_a_checkpoint_restarts() -> None:
     assert (v.action, v.category.value) == (Action.RESTART, "numerical")
     # the same retry without a checkpoint saved: the numerical default, STOP
     v = analyze_lines([failed, *retry[:3], retry[4], *_CHECKLOSS])
+    assert v.action is Action.STOP
+    # the final failure quoted at the top of the paste too (the same pid): no earlier failure
+    v = analyze_lines([failed, *retry, *_CHECKLOSS, failed])
     assert v.action is Action.STOP
 
 

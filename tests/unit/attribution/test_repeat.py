@@ -102,13 +102,37 @@ def test_mmengines_invalid_loss_hook_is_numerical_and_restarts_after_a_new_check
 
 
 def test_torchelastics_restart_splits_the_same_wherever_the_chunks_of_a_log_end() -> None:
-    data = "\n".join([*_attempt(11204, 2), *_attempt(11673, 1), *_attempt(12142, None)]).encode()
-    want = None
-    for cut in range(1, len(data), 7):
+    between = ["[rank2]: torch.distributed.DistBackendError: NCCL error: remote process exited",
+               "step 5"]  # lines between the failure line and the restart line stay before it
+    first = _attempt(11204, 2)
+    lines = [*first[:3], *between, first[3], *_attempt(11673, 1), "step 9",
+             *_attempt(12142, None)]
+    data = "\n".join(lines).encode() + b"\n"
+    whole = Analyzer()
+    whole.feed_bytes(data)
+    want = [d.model_dump() for d in whole.digests()]
+    assert [d["cycle_id"] for d in want] == [0, 1, 2]
+    assert [c["line"] for c in want[0]["candidates"]] == [2, 4]  # rank 2's line in attempt 0
+    for cut in range(1, len(data)):
         analyzer = Analyzer()
         analyzer.feed_bytes(data[:cut])
         analyzer.feed_bytes(data[cut:])
-        got = [(d.cycle_id, d.first_line, [c.line for c in d.candidates])
-               for d in analyzer.digests()]
-        assert got == (want := want or got)
-    assert want is not None and [cycle for cycle, _, _ in want] == [0, 1, 2]
+        assert [d.model_dump() for d in analyzer.digests()] == want, cut
+
+
+def test_a_straggler_after_the_restart_line_is_no_attempt_of_its_own() -> None:
+    ib = "[rank{r}]: torch.distributed.DistBackendError: NCCL error: unhandled system error"
+    lines = [ib.format(r=1), *_attempt(1234, 3, total=3)[2:], ib.format(r=2)]
+    v = analyze_lines(lines)
+    assert (v.action, v.cycle_id) == (Action.RESTART, 0)  # one failure, not two alike
+    # an attempt that failed at once, with nothing of its own but its error, stays its cycle's
+    ecc = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    v = analyze_lines([*_attempt(1234, 3, total=3)[2:], ecc])
+    assert v.category is Category.GPU_HARDWARE
+
+
+def test_ftruns_own_streams_keep_ftruns_cycle_whatever_a_worker_prints() -> None:
+    analyzer = Analyzer(cycle_id=7, split_restarts=False)  # what ftrun's pipe runs
+    for line in [*_attempt(11204, 2), *_attempt(11673, 1)]:
+        analyzer.feed(line)
+    assert [d.cycle_id for d in analyzer.digests()] == [7]

@@ -101,3 +101,23 @@ def test_the_torchelastic_agents_logger_under_an_srun_task_id_makes_task_ids_nod
     # without the agent's line, task 1 may be rank 1 (srun started one task per rank)
     v = analyze_lines([shape, srun])
     assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([1], ["tc-gpu-19"])
+    # nor with the agent of one worker per task (`--nproc_per_node=1`): task ids stay ranks
+    v = analyze_lines([shape, agent.replace("local_rank: 3", "local_rank: 0"), srun])
+    assert (list(v.culprit_ranks), list(v.culprit_nodes)) == ([1], ["tc-gpu-19"])
+
+
+def test_clocks_that_may_be_two_time_zones_or_the_year_turning_are_no_evidence() -> None:
+    # the workers stamp UTC, slurmstepd local time (UTC+2): their failures 2 h "after" the
+    # time limit are the time limit's own SIGTERMs
+    lines = [_LIMIT.format("2024-01-18T09:00:04"), f"2: [default3]:{_CORRUPT}",
+             *_root_cause("2024-01-18_07:00:21", "bx-0203", 19, 3)]
+    v = analyze_lines([_LIMIT.format("2024-01-18T07:00:04"), *lines[1:]])
+    assert (v.action, v.category.value) == (Action.STOP, "scheduler")  # same zone: 17 s after
+    v = analyze_lines([*lines[1:], _LIMIT.format("2024-01-18T05:00:04")])
+    assert (v.action, v.category.value) == (Action.STOP, "scheduler")  # 2 h 17 s: a zone
+    # a checkpoint on New Year's Eve, an OOM after midnight: not an earlier run's line
+    v = analyze_lines(["[2023-12-31 23:10:00] step 900", "[2023-12-31 23:30:00] step 1000",
+                       "[2023-12-31 23:30:09] Saved checkpoint ckpt/step1000",
+                       "[2024-01-01 00:12:31] [rank3]: torch.OutOfMemoryError: CUDA out of "
+                       "memory. Tried to allocate 2.00 GiB"])
+    assert (v.action, v.category.value, list(v.culprit_ranks)) == (Action.STOP, "cuda_oom", [3])
