@@ -288,8 +288,7 @@ class Analyzer:
     def _watch_restart(self, buf: bytes, at: int, end: int) -> None:
         """Where torchelastic's restart line ends, if it is in the lines of buf[at:end] still
         watched: the scan switches cycles there (`_stretch`)."""
-        assert self._restart is not None
-        if (found := self._restart.look(buf, at, end)) is not None:
+        if self._restart is not None and (found := self._restart.look(buf, at, end)):
             self._switch = found
 
     def _look_back(self, buf: bytes, start: int) -> float | None:
@@ -334,8 +333,8 @@ class Analyzer:
 
     def _start_cycle(self, cycle_id: int, lineno: int, ours: bool = True) -> None:
         """Start cycle `cycle_id` at line `lineno`: at a cycle marker (`ours`), or after
-        torchelastic's restart of its workers (not `ours`: nothing after it, and the paste
-        ended with the failure before it)."""
+        torchelastic's restart of its workers (not `ours`: if it shows no attempt of its own,
+        `_digests` folds it back into the cycle before)."""
         cur = self._cycle
         if cur.from_marker or cur.has_content():
             self._closed.append(cur.to_digest(lineno - 1))
