@@ -8,12 +8,17 @@
 --progress          print a newer iteration every cycle (the repeat rule sees progress)
 --hold-until PATH   after the all_reduce, every rank waits for PATH to exist (tests pick
                     the moment a cycle ends)
+
+The failing rank fails only once every rank has finished the all_reduce (a marker file per
+rank in the temp dir, keyed by the run id), so a peer still reading its last chunk is not
+reset mid-collective and the failing rank is the only one that fails.
 """
 
 import argparse
 import os
 import signal
 import sys
+import tempfile
 import time
 
 parser = argparse.ArgumentParser()
@@ -51,7 +56,15 @@ if args.mode == "loop" and failing:
     while True:
         dist.all_reduce(t)
         time.sleep(0.05)
+done = os.path.join(tempfile.gettempdir(),
+                    f"resilience-train-{os.environ.get('TORCHELASTIC_RUN_ID', '')}-{cycle}-{{}}")
+open(done.format(rank), "w").close()
 if failing and rank == args.fail_rank:
+    deadline = time.monotonic() + 60  # a peer that never gets here: fail anyway
+    world = int(os.environ["WORLD_SIZE"])
+    while time.monotonic() < deadline and not all(
+            os.path.exists(done.format(r)) for r in range(world)):
+        time.sleep(0.01)
     print(f"rank {rank} failing in cycle {cycle} ({args.mode})", file=sys.stderr, flush=True)
     if args.mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
