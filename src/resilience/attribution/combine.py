@@ -24,7 +24,7 @@ from .explain import Root, build_verdict, no_root_verdict
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records, resolve
-from .timeline import clock_stale, outlived
+from .timeline import clock_stale, drop_outlived
 from .verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY", "combine"]
@@ -45,7 +45,7 @@ def live_candidates(
                 stale = d.progress_seq - c.progress_seq >= STALE_AFTER
             if c.summary or not stale:
                 out.append((i, resolve(c, d, digests, node_of_rank, records)))
-    return [(i, c) for i, c in out if not outlived(c, out, records)]
+    return drop_outlived(out, records)
 
 
 def _best_per_stream(

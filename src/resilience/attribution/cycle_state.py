@@ -102,21 +102,7 @@ class CycleState:
         # previous failure" (RESTART). `first_line` says so.
         first_line = self._survived_numerical() if pattern.category is Category.NUMERICAL \
             else None
-        if key in self.seen:
-            # The same fault again: keep the first. A fault the job survived again and again
-            # is not fatal by recurring; only the numerical case above replaces it (it can only
-            # RESTART), and a first occurrence of no rank that training went on after (a
-            # paste's title quoting the error) is replaced once, by the next one. A ranked one
-            # stays: a rank's error caught and logged twice must not hide a hang after it.
-            index = -1 if first_line is None and (rank is not None or key in self.replaced) \
-                else next(i for i, c in enumerate(bucket) if (c.rank, c.pid, c.pattern) == key)
-            if first_line is None and (
-                    index < 0 or self.progress_seq - bucket[index].progress_seq < STALE_AFTER):
-                return
-            self.replaced.add(key)
-            del bucket[index]
-        elif len(bucket) >= self.max_candidates:
-            self.dropped += 1
+        if not self._room(key, bucket, first_line):
             return
         self.seen.add(key)
         bucket.append(Candidate(
@@ -131,6 +117,28 @@ class CycleState:
             task_rank=info.rank_is_task and rank == info.task, task=info.task, pid=pid,
             base=self.ranks.section_base if local else None,
         ))
+
+    def _room(self, key: tuple[int | None, int | None, str], bucket: list[Candidate],
+              first_line: int | None) -> bool:
+        """Whether a candidate with `key` is kept (making room in `bucket` for it)."""
+        if key not in self.seen:
+            if len(bucket) < self.max_candidates:
+                return True
+            self.dropped += 1
+            return False
+        # The same fault again: keep the first. A fault the job survived again and again is
+        # not fatal by recurring; only the numerical case (`first_line`, it can only RESTART)
+        # replaces it, and a first occurrence of no rank that training went on after (a
+        # paste's title quoting the error) is replaced once, by the next one. A ranked one
+        # stays: a rank's error caught and logged twice must not hide a hang after it.
+        if first_line is None and (key[0] is not None or key in self.replaced):
+            return False
+        index = next(i for i, c in enumerate(bucket) if (c.rank, c.pid, c.pattern) == key)
+        if first_line is None and self.progress_seq - bucket[index].progress_seq < STALE_AFTER:
+            return False
+        self.replaced.add(key)
+        del bucket[index]
+        return True
 
     def _command(self, info: LineInfo) -> bool:
         """Whether `info` is a pasted command line that says whose output follows (`kubectl

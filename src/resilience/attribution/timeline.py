@@ -31,7 +31,7 @@ from .lines import find_timestamp
 from .registry import Role
 from .verdict import Category
 
-__all__ = ["clock_stale", "outlived", "pasted_earlier"]
+__all__ = ["clock_stale", "drop_outlived", "pasted_earlier"]
 
 _AFTER_END = 900.0  # 15 min: far past any kill wait
 _EARLIER = 3600.0  # 1 h: longer than a checkpoint save takes
@@ -77,18 +77,21 @@ def clock_stale(c: Candidate, d: NodeDigest) -> bool | None:
     return None
 
 
-def outlived(c: Candidate, pool: Sequence[tuple[int, Candidate]],
-             records: Sequence[ElasticRoot]) -> bool:
-    """Whether scheduler line `c` did not end the job whose failures `pool` and `records`
-    show: workers failed long after it, or (a plain cancel) before it."""
-    if c.category is not Category.SCHEDULER or c.tier != 0:
-        return False
-    end = find_timestamp(c.text)
-    if end is None:
-        return False
+def drop_outlived(pool: list[tuple[int, Candidate]],
+                  records: Sequence[ElasticRoot]) -> list[tuple[int, Candidate]]:
+    """`pool` without the scheduler lines that did not end the job whose failures `pool` and
+    `records` show: workers failed long after them, or (a plain cancel) before them."""
+    ends = {id(c): end for _, c in pool if c.category is Category.SCHEDULER and c.tier == 0
+            and (end := find_timestamp(c.text)) is not None}
+    if not ends:
+        return pool
     times = [e.timestamp for e in records if e.timestamp is not None]
     times += [t for _, o in pool if o.rank is not None and o.role is Role.INITIATING
               and o.category is not Category.SCHEDULER
               and (t := find_timestamp(o.text)) is not None]
-    return any(_at_least(t, end, _AFTER_END) for t in times) or (
-        c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))
+
+    def outlived(c: Candidate, end: float) -> bool:
+        return any(_at_least(t, end, _AFTER_END) for t in times) or (
+            c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))
+
+    return [(i, c) for i, c in pool if id(c) not in ends or not outlived(c, ends[id(c)])]
