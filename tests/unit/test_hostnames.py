@@ -19,6 +19,14 @@ from resilience.hostnames import same_host, short_name
     ("::1", "0:0:0:0:0:0:0:1", True),
     ("", "", False),
     (".a", ".b", False),
+    # an AWS private DNS name spells its IP
+    ("ip-10-0-44-17", "10.0.44.17", True),
+    ("ip-10-0-44-17.us-west-2.compute.internal", "10.0.44.17", True),
+    ("ip-10-0-44-17", "10.0.44.18", False),
+    ("ip-10-0-44-17-x", "10.0.44.17", False),
+    ("gpu-07", "10.0.0.7", False),
+    ("ip-300-0-0-1", "10.0.0.1", False),
+    ("ip-10-0-0-1", "::1", False),
 ])
 def test_same_host(a: str, b: str, same: bool) -> None:
     assert same_host(a, b) is same

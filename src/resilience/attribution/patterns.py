@@ -65,6 +65,15 @@ PATTERNS: tuple[Pattern, ...] = (
             "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4242.0. Some of your "
             "processes may have been killed by the cgroup out-of-memory handler.",
             kind="memory", tier=0, confidence=0.9),
+    # the line under Ray's memory-monitor kill names the worker it killed (`pid=14920`) and
+    # its node (`IP: 10.0.44.19`): the same fault, with its culprit
+    Pattern("ray_memory_monitor", C.HOST, IN,
+            r"^Memory on the node \(IP: [\d.]{7,15}, .{0,400}\bpid=\d{1,9}\b.{0,800}"
+            r"exceeds the memory usage threshold",
+            "Memory on the node (IP: 10.0.44.19, ID: 8f2a61) where the task (actor ID: c4e1, "
+            "name=RayTrainWorker.__init__, pid=14920, memory used=21.36GB) was running was "
+            "179.42GB / 186.70GB (0.961001), which exceeds the memory usage threshold of 0.95.",
+            kind="memory", tier=0, confidence=0.9),
     # a pod's status: `describe pod`'s / a YAML's `Reason: OOMKilled` line, a `kubectl get pods`
     # row, JSON's `"reason": "OOMKilled"`; not prose ("was the reason OOMKilled?")
     Pattern("pod_oomkilled", C.HOST, IN,

@@ -28,6 +28,7 @@ KEYWORDS: tuple[str, ...] = (
     "ota exceeded", "No space left",  # `touch: ...: Disk quota exceeded`, no "error" on the line
     # Kubernetes / cloud: `Reason: OOMKilled`, a spot VM reclaimed
     "OOMKilled", "node shutdown", "instances.preempted",
+    "usage threshold",  # Ray's memory monitor: the line naming the worker it killed
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table

@@ -297,6 +297,21 @@ def test_rays_memory_monitor_kill_is_host_memory_not_a_cuda_oom() -> None:
     assert (v.action, v.category.value) == (Action.STOP, "host")
 
 
+def test_rays_memory_monitor_names_the_worker_it_killed() -> None:
+    """The line under the kill names the worker's pid; Ray Train's table gives its rank."""
+    v = analyze_lines([
+        "(TorchTrainer pid=3391) - (ip=10.0.44.19, pid=14920) world_rank=6, local_rank=2",
+        "(TorchTrainer pid=3391) - (ip=10.0.44.12, pid=3479) world_rank=2, local_rank=2",
+        "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
+        "Memory on the node (IP: 10.0.44.19, ID: 8f2a61c0d93e) where the task (actor ID: c4e17f, "
+        "name=RayTrainWorker.__init__, pid=14920, memory used=21.36GB) was running was 179.42GB "
+        "/ 186.70GB (0.961001), which exceeds the memory usage threshold of 0.95. Ray killed "
+        "this worker (ID: 3a9d0e) because it was the most recently scheduled task",
+    ])
+    assert (v.action, v.category.value) == (Action.STOP, "host")
+    assert (v.culprit_ranks, v.culprit_nodes) == ((6,), ("10.0.44.19",))
+
+
 def test_an_sdks_report_that_the_job_failed_is_no_root_of_its_own() -> None:
     v = analyze_lines([
         "[1,mpirank:18,algo-3]<stderr>:algo-3:382:1291 [2] NCCL WARN NET/OFI Request "
