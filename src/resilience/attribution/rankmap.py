@@ -91,9 +91,11 @@ class RankMap:
     bases: dict[str, int] = field(default_factory=dict)
     # DeepSpeed's `process 48210 spawned with command: [..., '--local_rank=3', ...]`
     spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
-    # the node base of the last such line without a task or host: in a paste of several
-    # nodes' outputs one after the other, the base of the section a line is in
+    # the node base of the last such line without a task or host (or of a torchelastic
+    # agent's `global_ranks=[8, 9, ...]`): in a paste of several nodes' outputs one after the
+    # other, the base of the section a line is in
     section_base: int | None = None
+    workers_since_agent: bool = False  # a local rank's line since the last `global_ranks=`
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
     # a node's IP -> its host name, from a line that names both (Ray's `(Worker pid=5, ip=10.0.3.14)
@@ -135,6 +137,7 @@ class RankMap:
                 info.rank is not None and not info.rank_is_task and info.rank != info.task) or (
                 "elastic.multiprocessing.api" in info.content
                 and _AGENT_OF_MANY.search(info.content) is not None)
+        self.workers_since_agent |= info.local_rank is not None
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)
@@ -190,6 +193,13 @@ class RankMap:
             ranks = [int(r) for r in m.group(1).split(", ")]
             if ranks not in self.agent_globals and len(self.agent_globals) < 8:
                 self.agent_globals.append(ranks)
+            if info.task is None and not info.host:
+                # the agent of the node whose output follows; two agents with no worker line
+                # between them started together, and their workers' lines interleave
+                contiguous = ranks == list(range(ranks[0], ranks[0] + len(ranks)))
+                self.section_base = ranks[0] if contiguous and (
+                    self.workers_since_agent or len(self.agent_globals) == 1) else None
+                self.workers_since_agent = False
 
 
     def final(self) -> tuple[dict[int, str], dict[int, int]]:

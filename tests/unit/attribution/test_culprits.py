@@ -287,6 +287,11 @@ def test_torchelastic_agent_lines_map_a_local_rank_and_its_pid() -> None:
     other = [line.replace("[8, 9, 10, 11, 12, 13, 14, 15]", "[0, 1, 2, 3, 4, 5, 6, 7]")
              for line in lines[:4]]
     assert _culprits([*other, *lines])[1] == []
+    # ... unless they are pasted one after the other: node 0's agent and a worker's line, then
+    # node 1's agent and its lines (each local rank is in the section of the agent above it)
+    timeout = "[default5]:[E ProcessGroupNCCL.cpp:821] [Rank 5] Watchdog caught collective " \
+        "operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 1800000 milliseconds"
+    assert _culprits([*other, timeout, *lines])[1] == [13]
 
 
 def test_ray_names_the_worker_whose_task_raised() -> None:
