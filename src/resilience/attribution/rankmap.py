@@ -41,6 +41,11 @@ _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
                       r"'--local_rank=(\d{1,6})'")
+# Open MPI's hostfile (`gpu-c02 slots=4`, DeepSpeed's too) and `--display-map`'s `Data for
+# node: gpu-c02  Num slots: 4  Max slots: 0  Num procs: 4`: hosts in rank order
+_SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
+                    r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
+                    r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")
 _RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) "
                        r"world_rank=(\d{1,6})\b")
 
@@ -91,6 +96,8 @@ class RankMap:
     bases: dict[str, int] = field(default_factory=dict)
     # DeepSpeed's `process 48210 spawned with command: [..., '--local_rank=3', ...]`
     spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # hosts in rank order with their process counts, from a hostfile or Open MPI's map
+    slots: dict[str, int] = field(default_factory=dict)
     # the node base of the last such line without a task or host (or of a torchelastic
     # agent's `global_ranks=[8, 9, ...]`): in a paste of several nodes' outputs one after the
     # other, the base of the section a line is in
@@ -184,6 +191,8 @@ class RankMap:
                 self.section_base = base
             if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
                 self.bases[key] = -1
+        if "slots" in content and (m := _SLOTS.match(content)) and len(self.slots) < _MAX_PAIRS:
+            self.slots.setdefault(m.group(1) or m.group(3), int(m.group(2) or m.group(4)))
         if "spawned with command" in content and info.host and len(self.spawned) < _MAX_PAIRS \
                 and (m := _SPAWNED.search(content)):
             self.spawned[int(m.group(1))] = (info.host, int(m.group(2)))
@@ -215,6 +224,15 @@ class RankMap:
             pair(self.pid_hosts, pid, host)
             if local < len(ranks := self.host_ranks.get(host, ())):
                 pair_rank(pid_ranks, pid, ranks[local])
+        for host, ranks in self.host_ranks.items():  # DeepSpeed's own mapping
+            for rank in ranks if host != "localhost" else ():  # one node, not named
+                rank_hosts.setdefault(rank, host)
+        if self.slots and not self.host_ranks:  # by slot, Open MPI's default: in host order
+            first = 0
+            for host, count in self.slots.items():
+                for rank in range(first, first + count):
+                    rank_hosts.setdefault(rank, host)
+                first += count
         if self.tasks_are_ranks:
             for task, host in self.task_hosts.items():
                 pair(rank_hosts, task, host)

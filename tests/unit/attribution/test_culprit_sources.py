@@ -232,3 +232,41 @@ def test_a_launcher_that_saw_every_rank_exit_with_an_error_under_a_traceback_bla
     nccl = ("[rank1]: torch.distributed.DistBackendError: NCCL error: remote process exited or "
             "there was a network error")
     assert _verdict([*key, nccl, *_failures({4: 1, 0: 1, 1: 1, 2: 1})])[1] == [4]
+
+
+_OOM = ("[1,{r}]<stderr>:torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate "
+        "2.00 GiB (GPU 2; 79.15 GiB total capacity; 75.10 GiB already allocated)")
+_RESET = "[1,{r}]<stderr>:NCCL WARN Net : Connection closed by remote peer"
+
+
+def test_an_mpirun_hostfile_places_ranks_by_slot_in_its_host_order() -> None:
+    hostfile = ["$ cat hosts", "gpu-c01 slots=4", "gpu-c02 slots=4", "gpu-c03 slots=4 max_slots=4"]
+    run = [_OOM.format(r=6), _RESET.format(r=9)]
+    assert _verdict([*hostfile, *run]) == ("cuda_oom", [6], ["gpu-c02"])
+    # a line that names rank 6's host itself wins over the hostfile
+    own = "[1,6]<stderr>:gpu-c03:41233:41401 [2] NCCL INFO comm 0x55d0 rank 6 nranks 12 " \
+        "cudaDev 2 busId 5d000 - Init COMPLETE"
+    assert _verdict([*hostfile, own, *run]) == ("cuda_oom", [6], ["gpu-c03"])
+    assert _verdict(run) == ("cuda_oom", [6], [])
+
+
+def test_open_mpis_display_map_places_ranks_by_its_process_counts() -> None:
+    table = [" ========================   JOB MAP   ========================", ""]
+    for host, procs in (("cn-0425", 8), ("cn-0427", 8), ("cn-0426", 8)):
+        table.append(f" Data for node: {host}\tNum slots: 8\tMax slots: 0\tNum procs: {procs}")
+    assert _verdict([*table, _OOM.format(r=13), _RESET.format(r=20)]) == (
+        "cuda_oom", [13], ["cn-0427"])
+
+
+def test_deepspeeds_own_rank_mapping_beats_its_hostfile() -> None:
+    lines = [
+        "dgx-07 slots=8", "dgx-02 slots=8",
+        "[INFO] [launch.py:163:main] global_rank_mapping=defaultdict(<class 'list'>, "
+        "{'dgx-02': [0, 1, 2, 3, 4, 5, 6, 7], 'dgx-07': [8, 9, 10, 11, 12, 13, 14, 15]})",
+        _OOM.format(r=13),
+    ]
+    assert _verdict(lines) == ("cuda_oom", [13], ["dgx-07"])
+    # a one-node run's mapping names `localhost`: no node
+    lines[2] = "global_rank_mapping=defaultdict(<class 'list'>, {'localhost': [0, 1, 2, 3]})"
+    assert _verdict([_OOM.format(r=3)]) == _verdict(lines[2:3] + [_OOM.format(r=3)]) == (
+        "cuda_oom", [3], [])
