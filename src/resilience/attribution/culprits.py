@@ -171,13 +171,13 @@ _BLAMES_PEER = re.compile(r"remote process exited|closed by (?:remote )?peer|res
 def _network_reporters(root: Candidate, pool: list[tuple[int, Candidate]],
                        records: Sequence[ElasticRoot], failed: set[int]) -> list[int]:
     """The rank(s) a launcher saw fail among those that reported a network fault: the root's
-    own if it is one of them, else the only one (on the root's node, for a root line with a
-    host but no rank)."""
+    own if it is one of them; for a root line without a rank, the only one (on the root's
+    node, for a root line with a host)."""
     reporters = {c.rank for _, c in pool if c.category is Category.NETWORK and not c.timeout
                  and c.rank is not None and not _BLAMES_PEER.search(c.text)} & failed
-    if root.rank is not None and root.rank in reporters:
-        return [root.rank]
-    if not reporters and root.rank is None and root.node:
+    if root.rank is not None:  # the root's own, or none: another reporter saw it later
+        return [root.rank] if root.rank in reporters else []
+    if not reporters and root.node:
         reporters = {e.rank for e in records
                      if e.host and same_host(e.host, root.node) and e.rank is not None}
     return sorted(reporters) if len(reporters) == 1 else []
@@ -229,7 +229,7 @@ def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoo
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
-    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn", "ray")]
+    others = [e for e in records if e.source in ("srun", "deepspeed", "spawn", "ray", "mpirun")]
     if len(ooms := [e for e in others if ": Out Of Memory" in e.text]) == 1:
         return ooms[0]  # srun's task its cgroup's OOM killer ended; the others died after it
     if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:

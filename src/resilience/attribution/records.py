@@ -15,6 +15,10 @@ not carry a rank.
   process index (the global rank on a log that shows one node).
 * Ray Train's `RayTaskError(TypeError): ray::_RayTrainWorker__execute...() (pid=41233,
   ip=10.0.3.17, ...)`: a worker's pid (its rank from Ray's worker table) and its node's IP.
+* Open MPI's `mpirun`: the first process to exit with an error (`Process name: [[41827,1],18]`
+  under "The first process to do so was:"; its exit code is on a line of its own), or the one
+  a signal ended (`mpirun noticed that process rank 18 with PID 382 on node algo-3 exited on
+  signal 9 (Killed).`): an MPI rank, the global one.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from typing import Literal
 from .digest import ElasticRoot
 from .lines import find_timestamp, parse_line
 
-__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "rank_mapping", "ray_exit",
-           "spawn_exit", "srun_exit"]
+__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "mpirun_exit", "rank_mapping",
+           "ray_exit", "spawn_exit", "srun_exit"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _ENTRY = re.compile(r"^\[\d{1,6}\]:$")
@@ -46,6 +50,9 @@ _AGENT = re.compile(r"failed \(exitcode: (-?\d{1,4})\) local_rank: (\d{1,6}) \(p
 _RAY = re.compile(r"RayTaskError\(\w{1,80}\): ray::_RayTrainWorker[^\n]{0,200}?\(pid=(\d{1,9}), "
                   r"ip=([\w.:-]{1,80})")
 _SPAWN = re.compile(r"^-- Process (\d{1,6}) terminated with the following error")
+_MPIRUN = re.compile(r"^\s{0,8}Process name: \[\[\d{1,9},\d{1,6}\],(\d{1,7})\]\s{0,8}$"
+                     r"|mpirun noticed that process rank (\d{1,7}) with PID (\d{1,9}) on node "
+                     r"([\w.-]{1,80}) exited on signal (\d{1,2})")
 _MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 
 
@@ -131,6 +138,19 @@ def agent_exit(content: str, raw: str, lineno: int, host: str | None,
         return None
     return ElasticRoot(source="failure", line=lineno, local_rank=int(m.group(2)), host=host,
                        exitcode=int(m.group(1)), pid=int(m.group(3)), timestamp=timestamp,
+                       text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def mpirun_exit(content: str, raw: str, lineno: int) -> ElasticRoot | None:
+    """Open MPI's record of the first rank that failed, if `content` is one."""
+    m = _MPIRUN.search(content)
+    if m is None:
+        return None
+    if m.group(1):  # its exit code is on a line of its own, below
+        return ElasticRoot(source="mpirun", line=lineno, rank=int(m.group(1)),
+                           text=raw.rstrip("\r\n")[:_MAX_TEXT])
+    return ElasticRoot(source="mpirun", line=lineno, rank=int(m.group(2)), pid=int(m.group(3)),
+                       host=m.group(4), exitcode=-int(m.group(5)),
                        text=raw.rstrip("\r\n")[:_MAX_TEXT])
 
 

@@ -41,6 +41,7 @@ KEYWORDS: tuple[str, ...] = (
     # launchers' node rank x processes per node (PyTorchJob's env: PET_NODE_RANK)
     "node_rank", "node-rank", "machine_rank", "NODE_RANK",
     "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
+    "Process name", "noticed that process",  # mpirun: the first rank to fail
     "slots",  # a hostfile's `gpu-c02 slots=4`, Open MPI's map `Data for node: .. Num slots: 4`
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )

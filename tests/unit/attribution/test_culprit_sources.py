@@ -270,3 +270,40 @@ def test_deepspeeds_own_rank_mapping_beats_its_hostfile() -> None:
     lines[2] = "global_rank_mapping=defaultdict(<class 'list'>, {'localhost': [0, 1, 2, 3]})"
     assert _verdict([_OOM.format(r=3)]) == _verdict(lines[2:3] + [_OOM.format(r=3)]) == (
         "cuda_oom", [3], [])
+
+
+_MPIRUN_FIRST = [
+    "Primary job  terminated normally, but 1 process returned",
+    "a non-zero exit code. Per user-direction, the job has been aborted.",
+    "mpirun detected that one or more processes exited with non-zero status, thus causing",
+    "the job to be terminated. The first process to do so was:",
+    "",
+    "  Process name: [[41827,1],{r}]",
+    "  Exit code:    1",
+]
+_OFI = ("[1,mpirank:{r},algo-3]<stderr>:algo-3:382:1291 [2] NCCL WARN NET/OFI Request "
+        "0x7f2c6c0a1e80 completed with error. RC: 21. Error: 110 (Connection timed out).")
+_PEER = ("[1,mpirank:{r},algo-1]<stderr>:[E ProcessGroupNCCL.cpp:828] [Rank {r}] NCCL watchdog "
+         "thread terminated with exception: NCCL error: remote process exited or there was a "
+         "network error, NCCL version 2.16.2")
+
+
+def test_mpiruns_first_failed_process_is_a_launcher_record() -> None:
+    first = [line.format(r=18) for line in _MPIRUN_FIRST]
+    # the only rank with a network fault of its own, and the one mpirun saw fail first
+    assert _verdict([_OFI.format(r=18), _PEER.format(r=2), *first]) == (
+        "network", [18], ["algo-3"])
+    assert _verdict([_OFI.format(r=18), _PEER.format(r=2)]) == ("network", [], [])
+    # nothing matched: mpirun's record is the culprit
+    assert _verdict(["training stopped", *first])[1] == [18]
+    killed = "mpirun noticed that process rank 5 with PID 7712 on node gpu-c02 exited on " \
+        "signal 9 (Killed)."
+    assert _verdict(["training stopped", killed]) == ("unknown", [5], ["gpu-c02"])
+
+
+def test_a_network_root_of_one_rank_does_not_blame_another_that_failed_first() -> None:
+    """Rank 21 reported the fault first; rank 0, which mpirun saw exit first, repeats it in its
+    watchdog's `Last error:`: not rank 0 (on another node than the root's, too)."""
+    echo = "[1,mpirank:0,algo-1]<stderr>:NET/OFI Request completed with error"
+    lines = [_OFI.format(r=21), _PEER.format(r=0), echo, *(x.format(r=0) for x in _MPIRUN_FIRST)]
+    assert _verdict(lines)[1] == []
