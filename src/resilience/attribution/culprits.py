@@ -26,8 +26,9 @@ def culprits(
     killed: ElasticRoot | None, every: int = 0,
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """`every`: `every_rank` of the root (the ranks that all raised it, or 0)."""
-    if root.category is Category.SCHEDULER and kind != "node_failure":
-        return (), ()  # a time limit or a preemption is the job's, not a rank's
+    if (root.category is Category.SCHEDULER and kind != "node_failure") \
+            or root.pattern == "loss_scale_min":
+        return (), ()  # a time limit, a preemption, fp16's global loss scale: the job's
     failed = {e.rank for e in records if e.rank is not None}
     if root.role is Role.CASCADE and root.timeout and killed is not None:
         ranks = [killed.rank] if killed.rank is not None else []

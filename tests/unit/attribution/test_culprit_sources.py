@@ -268,7 +268,7 @@ def test_deepspeeds_own_rank_mapping_beats_its_hostfile() -> None:
     assert _verdict(lines) == ("cuda_oom", [13], ["dgx-07"])
     # a one-node run's mapping names `localhost`: no node
     lines[2] = "global_rank_mapping=defaultdict(<class 'list'>, {'localhost': [0, 1, 2, 3]})"
-    assert _verdict([_OOM.format(r=3)]) == _verdict(lines[2:3] + [_OOM.format(r=3)]) == (
+    assert _verdict([_OOM.format(r=3)]) == _verdict([*lines[2:3], _OOM.format(r=3)]) == (
         "cuda_oom", [3], [])
 
 

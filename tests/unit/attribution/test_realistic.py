@@ -320,3 +320,14 @@ def test_an_sdks_report_that_the_job_failed_is_no_root_of_its_own() -> None:
         "AlgorithmError: ExecuteUserScriptError: ExitCode 1",
     ])
     assert (v.action, v.category.value) == (Action.RESTART, "network")
+
+
+def test_fp16s_loss_scale_at_its_floor_is_no_ranks_fault() -> None:
+    """One loss scale for the whole job: whichever ranks print it, none is the culprit."""
+    msg = "{t}: Exception: Current loss scale already at minimum - cannot decrease scale " \
+        "anymore. Exiting run."
+    v = analyze_lines([msg.format(t=t) for t in (0, 11, 2, 7, 13)])
+    assert (v.category.value, v.culprit_ranks, v.culprit_nodes) == ("numerical", (), ())
+    # a NaN loss of a few ranks names them
+    v = analyze_lines([f"{t}: Loss is nan, stopping training" for t in (11, 13)])
+    assert (v.category.value, v.culprit_ranks) == ("numerical", (11, 13))
