@@ -100,7 +100,7 @@ def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
 # worker sees all of its node's GPUs and uses `cuda:{local_rank}` (the launchers' convention);
 # a worker that sees one GPU (CUDA_VISIBLE_DEVICES per task) names GPU 0 whatever its rank, so
 # only an index above 0 is taken, and only on a host whose ranks a launcher's mapping gives.
-_DEVICE = re.compile(r"\(GPU (\d{1,3});|\bGPU (\d{1,3}) has a total capacity"
+_DEVICE = re.compile(r"\(GPU (\d{1,3});|\bGPU (\d{1,3}) has a total capaci?ty"
                      r"|:\d{1,9}:\d{1,9} \[(\d{1,3})\] NCCL ")
 
 

@@ -139,6 +139,10 @@ def test_deepspeed_names_the_node_and_its_spawn_lines_the_rank() -> None:
         "cuda_oom", [11], ["gpu-node-02"])
     assert _culprits(["gpu-node-02: IndexError: list index out of range", reset, mapping,
                       exit_line]) == ("user_code", [], ["gpu-node-02"])
+    # no spawn lines: the GPU the OOM names is the local rank (torch 2.1 spells "capacty")
+    oom = oom.replace("Process 40203", "Process 7").replace("GPU 3", "GPU 5")
+    assert _culprits([mapping, oom.replace("capacity", "capacty"), reset, exit_line]) == \
+        _culprits([mapping, oom, reset, exit_line]) == ("cuda_oom", [13], ["gpu-node-02"])
 
 
 def test_a_collectors_host_prefix_and_the_one_rank_with_that_fault_on_the_node() -> None:
