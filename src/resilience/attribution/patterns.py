@@ -159,6 +159,10 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("device_assert", C.USER_CODE, IN,
             r"device-side assert(?:ion)? triggered|Assertion `.{0,300}` failed",
             "RuntimeError: CUDA error: device-side assert triggered", confidence=0.9),
+    # before `nccl_timeout`: a watchdog thread that "terminated with exception: CUDA error:
+    # unknown error" is its own GPU's fault, not a wait on another rank
+    Pattern("cuda_unknown", C.GPU_HARDWARE, IN, r"CUDA error: unknown error",
+            "RuntimeError: CUDA error: unknown error", tier=1, confidence=0.5),
     Pattern("illegal_access", C.USER_CODE, IN,
             r"illegal memory access|misaligned address|illegal instruction was encountered",
             "RuntimeError: CUDA error: an illegal memory access was encountered",
@@ -269,8 +273,6 @@ PATTERNS: tuple[Pattern, ...] = (
     # ---- unknown: weak initiating signatures (culprit ranks only) ----------------------------
     Pattern("segfault", C.UNKNOWN, IN, r"Segmentation fault|SIGSEGV|segfault",
             "Fatal Python error: Segmentation fault", tier=2, confidence=0.4),
-    Pattern("cuda_unknown", C.GPU_HARDWARE, IN, r"CUDA error: unknown error",
-            "RuntimeError: CUDA error: unknown error", tier=1, confidence=0.5),
     Pattern("cuda_other", C.UNKNOWN, IN, r"CUDA error: |CUDNN_STATUS_\w{1,30}|CUBLAS_STATUS_\w{1,30}",
             "RuntimeError: CUDA error: invalid argument", tier=2, confidence=0.35),
     # a launcher's or SDK's report that the job failed, with no error of its own in the line

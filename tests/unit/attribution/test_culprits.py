@@ -455,3 +455,19 @@ def test_a_pid_takes_its_world_rank_even_when_a_sub_group_was_set_up_first() -> 
         "Process 4242 has 77.9 GiB memory in use.",
         f"node-b:4242:4301 [6] {comm.format(14, 16)}",  # the world, set up later
     ]) == ("cuda_oom", [14], ["node-b"])
+
+
+def test_a_watchdog_that_died_of_its_own_gpus_unknown_error_is_that_ranks_gpu() -> None:
+    """`watchdog thread terminated with exception: CUDA error: unknown error` is the rank's
+    GPU failing (Xid 79 in dmesg), not a wait on a peer: the one rank the Xid belongs to."""
+    assert _culprits([
+        "21: gpu-b07:1184211:1184800 [5] NCCL INFO comm 0x55d1c8a059be rank 21 nranks 32 "
+        "cudaDev 5 busId ab000 commId 0x9a3c1f27b0e4d511 - Init COMPLETE",
+        "21: [rank21]:[E318 04:18:58.114302871 ProcessGroupNCCL.cpp:1515] [PG 3 Rank 5] Process "
+        "group watchdog thread terminated with exception: CUDA error: unknown error",
+        "5: [rank5]:[E318 04:28:59.572 ProcessGroupNCCL.cpp:616] [Rank 0] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=8, OpType=ALLGATHER) ran for 600000 "
+        "milliseconds before timing out.",
+        "gpu-b07: [Mon Mar 18 04:18:56 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknown>', "
+        "name=<unknown>, GPU has fallen off the bus.",
+    ]) == ("gpu_hardware", [21], ["gpu-b07"])
