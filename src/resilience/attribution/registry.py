@@ -42,7 +42,9 @@ KEYWORDS: tuple[str, ...] = (
     "node_rank", "node-rank", "machine_rank", "NODE_RANK",
     "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
     "Process name", "noticed that process",  # mpirun: the first rank to fail
-    "slots",  # a hostfile's `gpu-c02 slots=4`, Open MPI's map `Data for node: .. Num slots: 4`
+    # a hostfile's `gpu-c02 slots=4`, Open MPI's map `Data for node: .. Num slots: 4` (not
+    # "slots": no rare byte, a pass of its own over step lines)
+    "slots=", "Num slots",
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 
