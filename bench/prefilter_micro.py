@@ -1,6 +1,7 @@
 """Microbenchmark of the keyword prefilter (`scan.candidate_lines`), against a baseline version.
 
     python bench/prefilter_micro.py [--mb 4] [--block 65536] [--reps 9] [--baseline REV|PATH]
+    python bench/prefilter_micro.py --without "slots=" --without "Num slots"
 
 Four line types (about --mb MiB each): Megatron iteration lines (~230 bytes), the mix of
 `bench/rules_throughput.py`'s `generate()` (iteration lines, NCCL INFO, warnings, data loader
@@ -12,6 +13,10 @@ revision REV, default 6c4ce1c: translate + sentinel + literal searches, or a fil
 alternately on every buffer, in both orders, --reps times; the report gives medians (ns/line,
 MB/s) and checks that both return the same spans. The box may be shared: compare numbers of
 one run only.
+
+`--without KEYWORD` (repeatable) prices keywords instead: the baseline is the current
+prefilter with the registry's keywords less those, so "old" is the set before they were added.
+The spans then differ by the lines only the dropped keywords find.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from resilience.attribution import scan
+from resilience.attribution.registry import KEYWORDS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -116,12 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block", type=int, default=64 * 1024, help="bytes per buffer scanned")
     p.add_argument("--reps", type=int, default=9)
     p.add_argument("--baseline", default="6c4ce1c", help="git revision or scan.py file")
+    p.add_argument("--without", action="append", default=[], metavar="KEYWORD",
+                   help="baseline: the current prefilter without this registry keyword")
     args = p.parse_args(argv)
     impls: dict[str, Scan] = {"new": scan.candidate_lines}
-    try:
-        impls = {"old": load_baseline(args.baseline), **impls}
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"no baseline ({e}); measuring the current prefilter only")
+    if args.without:
+        unknown = set(args.without) - set(KEYWORDS)
+        if unknown:
+            p.error(f"not a registry keyword: {', '.join(sorted(unknown))}")
+        kept = tuple(k.encode() for k in KEYWORDS if k not in args.without)
+        impls = {"old": lambda buf, end: scan.candidate_spans(buf, end, kept), **impls}
+        args.baseline = "without " + ", ".join(map(repr, args.without))
+    else:
+        try:
+            impls = {"old": load_baseline(args.baseline), **impls}
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"no baseline ({e}); measuring the current prefilter only")
     print(f"python {sys.version.split()[0]}, buffers of {args.block} bytes, {args.reps} reps, "
           f"medians; old = {args.baseline}" if "old" in impls else "")
     for name, data in line_sets(int(args.mb * MB)).items():
