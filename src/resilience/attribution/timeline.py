@@ -6,7 +6,9 @@ about time; the timestamps the lines carry do not. Three rules, each needing a l
 
 - A scheduler's end of a job (slurmstepd's `CANCELLED AT <time>`) ends every worker within its
   kill wait (30 s by default). A worker failure stamped `_AFTER_END` or more after it is a later
-  job's: the cancel ended another job and is not this failure's root.
+  job's: the cancel ended another job and is not this failure's root. So is a scheduler line
+  stamped `_AFTER_END` or more after it (this job's step cancelled hours after "the" time
+  limit: that limit was the previous job's).
 - A plain cancel (a person's `scancel`, no `DUE TO`) after a worker had already failed is
   someone giving up on a job that hung after that failure: the failure is the root.
 - A line after its stream's last checkpoint save but stamped `_EARLIER` or more before it is an
@@ -89,9 +91,12 @@ def drop_outlived(pool: list[tuple[int, Candidate]],
     times += [t for _, o in pool if o.rank is not None and o.role is Role.INITIATING
               and o.category is not Category.SCHEDULER
               and (t := find_timestamp(o.text)) is not None]
+    # every scheduler line's clock: a job ends once
+    later = times + [t for _, o in pool if o.category is Category.SCHEDULER
+                     and (t := find_timestamp(o.text)) is not None]
 
     def outlived(c: Candidate, end: float) -> bool:
-        return any(_at_least(t, end, _AFTER_END) for t in times) or (
+        return any(_at_least(t, end, _AFTER_END) for t in later) or (
             c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))
 
     return [(i, c) for i, c in pool if id(c) not in ends or not outlived(c, ends[id(c)])]

@@ -35,6 +35,20 @@ def test_the_previous_jobs_time_limit_pasted_below_this_crash_is_not_its_root() 
     assert (v.action, v.category.value) == (Action.STOP, "scheduler")
 
 
+def test_a_time_limit_hours_before_this_jobs_own_step_cancel_was_the_previous_jobs() -> None:
+    """No worker line carries a clock, but srun's cancel of this job's step does."""
+    crash = [f"5: {_CORRUPT}", "srun: error: bx-0202: task 5: Exited with exit code 1",
+             "0: slurmstepd: error: *** STEP 7781388.0 ON bx-0201 CANCELLED AT "
+             "2024-01-18T10:13:31 ***"]
+    v = analyze_lines([*crash, "The previous job ended like this:", _LIMIT.format(
+        "2024-01-18T07:00:13")])
+    assert (v.action, v.category.value, list(v.culprit_ranks)) == (
+        Action.RESTART, "storage", [5])
+    # the time limit that cancelled this step, at the same time, is the root
+    v = analyze_lines([*crash, _LIMIT.format("2024-01-18T10:13:31")])
+    assert (v.action, v.category.value) == (Action.STOP, "scheduler")
+
+
 def test_a_plain_cancel_after_a_worker_failed_is_someone_giving_up_on_the_hang() -> None:
     cancel = "slurmstepd: error: *** JOB 2291877 ON tc-gpu-18 CANCELLED AT 2023-06-14T12:31:55 ***"
     shape = ("1: RuntimeError: The size of tensor a (4096) must match the size of tensor b "
