@@ -12,7 +12,15 @@ from .paste import kubectl_pod, prompt_host
 from .patterns import FINITE_ASSERT, asserts_finite
 from .progress import Stretch
 from .rankmap import RankMap
-from .records import agent_exit, deepspeed_exit, mpirun_exit, ray_exit, spawn_exit, srun_exit
+from .records import (
+    agent_exit,
+    composer_exit,
+    deepspeed_exit,
+    mpirun_exit,
+    ray_exit,
+    spawn_exit,
+    srun_exit,
+)
 from .registry import Role, match_content
 from .verdict import Category
 
@@ -175,6 +183,9 @@ class CycleState:
                 content, raw, lineno, info.host or self.node, info.timestamp)):
             self.add_records([r])
         if "RayTaskError(" in content and (r := ray_exit(content, raw, lineno)):
+            self.add_records([r])
+        if "exited with code" in content and (r := composer_exit(
+                content, raw, lineno, info.host or self.node)):
             self.add_records([r])
         if "rocess" in content and (r := mpirun_exit(content, raw, lineno)):
             self.add_records([r])

@@ -68,8 +68,8 @@ class ElasticRoot(BaseModel):
 
     model_config = _FROZEN
 
-    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn", "ray",
-                    "mpirun"] = "root_cause"
+    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn", "ray", "mpirun",
+                    "composer"] = "root_cause"
     line: int
     rank: int | None = None
     local_rank: int | None = None

@@ -164,7 +164,7 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
 
 _LAUNCHER = {"root_cause": "torchelastic", "failure": "torchelastic", "srun": "srun",
              "deepspeed": "the DeepSpeed launcher", "spawn": "torch.multiprocessing.spawn",
-             "ray": "Ray Train", "mpirun": "mpirun"}
+             "ray": "Ray Train", "mpirun": "mpirun", "composer": "composer's launcher"}
 
 
 def no_root_verdict(digests: Sequence[NodeDigest], cycle_id: int, policy: Policy) -> Verdict:

@@ -1,11 +1,12 @@
 """Training progress of a stretch of log lines, found without a Python step per line.
 
-Progress = step / iteration numbers (`step 120`, `Iteration: 7`, `global_step=9`, `ITER 3`, ...
-a keyword not glued to a word, `.`, `(`, `/` or `-` before it, so `timestep 873` or
-`train_step 4` do not count) and checkpoint saves (`saved checkpoint ...`, `Checkpoint ...
-written`). The engine needs, per stretch of lines between two error lines: how many times the
-highest step rose (the "error followed by progress is stale" rule counts these), the highest
-step and the line where it was first reached, and the checkpoint saves.
+Progress = step / iteration numbers (`step 120`, `Iteration: 7`, `global_step=9`, `ITER 3`,
+composer's `[batch=4200/48000]:`, ... a keyword not glued to a word, `.`, `(`, `/` or `-`
+before it, so `timestep 873` or `train_step 4` do not count) and checkpoint saves (`saved
+checkpoint ...`, `Checkpoint ... written`, composer's `Uploading checkpoint to ...`). The engine
+needs, per stretch of lines between two error lines: how many times the highest step rose
+(the "error followed by progress is stale" rule counts these), the highest step and the line
+where it was first reached, and the checkpoint saves.
 
 Each step pattern starts with a literal, so `re` runs its fast literal search between hits and
 `findall` collects the numbers in C; the look-behinds after the literal give the word boundary.
@@ -41,9 +42,10 @@ STEP_PATTERNS: Final = tuple((lit, re.compile(lit + rest + _TAIL + rb"[^\n]*"))
     (b"Iter", rb"(?:(?<=" + _GLUED + rb"Iter)|(?<![\s\S]{5}))(?:ation)?+"),
     (b"ITER", rb"(?:(?<=" + _GLUED + rb"ITER)|(?<![\s\S]{5}))(?:ATION)?+"),
     (b"STEP", rb"(?:(?<=" + _GLUED + rb"STEP)|(?<![\s\S]{5}))"),
+    (b"batch=", rb"(?<=\[batch=)"),  # composer's console logger: `[batch=4200/48000]:`
 ))
 CHECKPOINT_RE: Final = re.compile(
-    r"(?i:sav(?:ed|ing)|wr(?:ote|itten|iting)|stored)\b.{0,80}?\b[Cc]heckpoint"
+    r"(?i:sav(?:ed|ing)|wr(?:ote|itten|iting)|stored|upload(?:ed|ing))\b.{0,80}?\b[Cc]heckpoint"
     r"|[Cc]heckpoint.{0,120}?\b(?i:saved|written|stored)\b"
 )
 _CKPT_KEY = b"heckpoint"

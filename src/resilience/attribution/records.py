@@ -15,6 +15,8 @@ not carry a rank.
   process index (the global rank on a log that shows one node).
 * Ray Train's `RayTaskError(TypeError): ray::_RayTrainWorker__execute...() (pid=41233,
   ip=10.0.3.17, ...)`: a worker's pid (its rank from Ray's worker table) and its node's IP.
+* composer's launcher: `Global rank 5 (PID 40127) exited with code 1` for each worker as it
+  exits (the first with a code above 0 is the one that failed; the others it stops, -15).
 * Open MPI's `mpirun`: the first process to exit with an error (`Process name: [[41827,1],18]`
   under "The first process to do so was:"; its exit code is on a line of its own), or the one
   a signal ended (`mpirun noticed that process rank 18 with PID 382 on node algo-3 exited on
@@ -29,8 +31,8 @@ from typing import Literal
 from .digest import ElasticRoot
 from .lines import find_timestamp, parse_line
 
-__all__ = ["agent_exit", "deepspeed_exit", "elastic_entries", "mpirun_exit", "rank_mapping",
-           "ray_exit", "spawn_exit", "srun_exit"]
+__all__ = ["agent_exit", "composer_exit", "deepspeed_exit", "elastic_entries", "mpirun_exit",
+           "rank_mapping", "ray_exit", "spawn_exit", "srun_exit"]
 
 _FIELD = re.compile(r"^(time|host|rank|exitcode|error_file)\s{0,12}:\s{0,4}(.{0,512})$")
 _ENTRY = re.compile(r"^\[\d{1,6}\]:$")
@@ -53,6 +55,7 @@ _SPAWN = re.compile(r"^-- Process (\d{1,6}) terminated with the following error"
 _MPIRUN = re.compile(r"^\s{0,8}Process name: \[\[\d{1,9},\d{1,6}\],(\d{1,7})\]\s{0,8}$"
                      r"|mpirun noticed that process rank (\d{1,7}) with PID (\d{1,9}) on node "
                      r"([\w.-]{1,80}) exited on signal (\d{1,2})")
+_COMPOSER = re.compile(r"\bGlobal rank (\d{1,7}) \(PID (\d{1,9})\) exited with code (-?\d{1,4})")
 _MAPPING = re.compile(r"'([\w.-]{1,80})': \[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 
 
@@ -138,6 +141,16 @@ def agent_exit(content: str, raw: str, lineno: int, host: str | None,
         return None
     return ElasticRoot(source="failure", line=lineno, local_rank=int(m.group(2)), host=host,
                        exitcode=int(m.group(1)), pid=int(m.group(3)), timestamp=timestamp,
+                       text=raw.rstrip("\r\n")[:_MAX_TEXT])
+
+
+def composer_exit(content: str, raw: str, lineno: int, host: str | None) -> ElasticRoot | None:
+    """composer's launcher's record of a worker that exited with an error code or signal."""
+    m = _COMPOSER.search(content)
+    if m is None or int(m.group(3)) == 0:
+        return None
+    return ElasticRoot(source="composer", line=lineno, rank=int(m.group(1)), host=host,
+                       pid=int(m.group(2)), exitcode=int(m.group(3)),
                        text=raw.rstrip("\r\n")[:_MAX_TEXT])
 
 

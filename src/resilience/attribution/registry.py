@@ -42,6 +42,7 @@ KEYWORDS: tuple[str, ...] = (
     "node_rank", "node-rank", "machine_rank", "NODE_RANK",
     "spawned with command",  # DeepSpeed: a worker's pid and its --local_rank
     "Process name", "noticed that process",  # mpirun: the first rank to fail
+    "exited with code",  # composer's launcher: `Global rank 5 (PID 40127) exited with code 1`
     # a hostfile's `gpu-c02 slots=4`, Open MPI's map `Data for node: .. Num slots: 4` (not
     # "slots": no rare byte, a pass of its own over step lines)
     "slots=", "Num slots",

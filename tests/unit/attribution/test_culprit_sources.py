@@ -307,3 +307,34 @@ def test_a_network_root_of_one_rank_does_not_blame_another_that_failed_first() -
     echo = "[1,mpirank:0,algo-1]<stderr>:NET/OFI Request completed with error"
     lines = [_OFI.format(r=21), _PEER.format(r=0), echo, *(x.format(r=0) for x in _MPIRUN_FIRST)]
     assert _verdict(lines)[1] == []
+
+
+def _composer_exits(first: int, code: int, others: range, other_code: int) -> list[str]:
+    return [f"ERROR:composer.cli.launcher:Global rank {first} (PID {5000 + first}) exited with "
+            f"code {code}",
+            *(f"Global rank {r} (PID {5000 + r}) exited with code {other_code}"
+              for r in others if r != first)]
+
+
+def test_composers_launcher_names_the_rank_that_exited_with_an_error() -> None:
+    oom = "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    assert _verdict([oom, *_composer_exits(13, 1, range(16), -15)])[:2] == ("cuda_oom", [13])
+    assert _verdict([oom])[:2] == ("cuda_oom", [])
+    # every rank raised the NaN (an all-reduced loss): the job's, no rank's
+    nan = "RuntimeError: loss is nan at batch 6389, aborting"
+    assert _verdict([nan, *_composer_exits(0, 1, range(8), 1)])[:2] == ("numerical", [])
+
+
+def test_composers_batches_and_uploaded_checkpoints_are_progress() -> None:
+    """A NaN, then a resume that trained on and uploaded checkpoints, then the NaN again: a
+    checkpoint since the previous failure (RESTART), not the same root without progress."""
+    nan = "{t},311: rank0[40122][MainThread]: ERROR: nan_guard: non-finite loss detected " \
+        "at batch {b}\nRuntimeError: loss is nan at batch {b}, aborting"
+    run = [nan.format(t="2024-02-29 23:51:07", b=4217)]
+    run += [f"[batch={b}/48000]:" for b in range(4100, 6400, 100)]
+    run.append("2024-03-01 09:02:28,673: rank0[5118][MainThread]: INFO: composer.callbacks."
+               "checkpoint_saver: Uploading checkpoint to s3://ckpts/run7b/ep0-ba6000-rank0.pt")
+    run.append(nan.format(t="2024-03-01 09:15:44", b=6389))
+    v = analyze_lines("\n".join(run).splitlines())
+    assert (v.action.value, v.category.value) == ("RESTART", "numerical")
+    assert "checkpoint was saved" in v.reason

@@ -91,13 +91,15 @@ def test_candidate_spans_with_other_keywords() -> None:
 # ---- progress -----------------------------------------------------------------------------
 # The plain formulation of a step mention (a leading look-behind: slow, obviously right).
 _PLAIN_STEP = re.compile(
-    rb"(?<![\w.(/-])(?:global_step|[Ss]tep|STEP|[Ii]teration|ITERATION|[Ii]ter|ITER)"
+    rb"(?:(?<![\w.(/-])(?:global_step|[Ss]tep|STEP|[Ii]teration|ITERATION|[Ii]ter|ITER)"
+    rb"|\[batch=)"
     rb"[ \t\r\x0b\x0c]{0,3}[:=#]?[ \t\r\x0b\x0c]{0,12}\[?[ \t\r\x0b\x0c]{0,3}(\d{1,12})\b")
 WORDS = st.sampled_from(["step", "Step", "STEP", "global_step", "global", "_", "iter", "Iter",
                          "ITER", "iteration", "Iteration", "ITERATION", "ter", "TER", "g", "S",
                          "s", "I", "i", " ", ":", "=", "#", "[", "5", "12", "x", ".", "(", "/",
                          "-", "é", "٣", "\t", "checkpoint", "saved", "Checkpoint", "\n",
-                         "Saved checkpoint to /ckpt", "timestep", "\r"])
+                         "Saved checkpoint to /ckpt", "timestep", "\r", "[batch=", "batch=",
+                         "Uploading checkpoint to s3://b/ep0-ba5000-rank0.pt"])
 TEXTS = st.lists(st.one_of(WORDS, st.text(max_size=3)), max_size=40).map("".join)
 
 
@@ -142,6 +144,9 @@ def test_progress_keywords_glued_to_a_word_do_not_count() -> None:
     assert line_steps(b"timestep 873 train_step 4 x.step 5 (step 6 iterations 7") == []
     assert line_steps(b"step 5 | Iteration: [12 | global_step=9 | ITER 3 | STEP#4") == [5]
     assert line_steps(b"ITER 3 | step 5") == [3]
+    # composer's `[batch=4200/48000]:`; a batch size is no step
+    assert line_steps(b"[batch=4200/48000]:") == [4200]
+    assert line_steps(b"micro_batch=4 global batch=512") == []
     # one line with two numbers is one advance, not two: the error before it stays live
     buf = b"step 10\nepoch 3 iter 11 global_step 3011\n"
     got = scan_progress(buf, 0, len(buf), None)
