@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,9 @@ from .verdict import Category
 
 __all__ = ["CycleState"]
 
+# a Markdown heading (`### Crash with "Bus error" on rank 2`): a paste's title quoting the
+# error, not the error (gdb's `#0 0x7f..` frames have no space after the `#`)
+_HEADING = re.compile(r"#{1,6} ")
 _MAX_TEXT = 4096
 _MAX_ROOT_CAUSES = 4  # torchelastic `Root Cause` entries kept per cycle
 _MAX_EXITS = 32  # other launcher failure records kept per source and cycle
@@ -93,7 +97,8 @@ class CycleState:
             self.section_host = self.prompt_hosts = None
             info = info._replace(host=own_host)
         self._records(info, raw, lineno)
-        pattern = None if info.level in ("I", "W") else match_content(info.content)
+        pattern = None if info.level in ("I", "W") or _HEADING.match(info.content) \
+            else match_content(info.content)
         if pattern is None:
             self.add_progress(info.content, lineno, info.timestamp)
             return

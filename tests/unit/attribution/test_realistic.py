@@ -331,3 +331,16 @@ def test_fp16s_loss_scale_at_its_floor_is_no_ranks_fault() -> None:
     # a NaN loss of a few ranks names them
     v = analyze_lines([f"{t}: Loss is nan, stopping training" for t in (11, 13)])
     assert (v.category.value, v.culprit_ranks) == ("numerical", (11, 13))
+
+
+def test_a_markdown_title_quoting_the_error_is_not_the_error() -> None:
+    """`### ... crashes with "Bus error" on rank 2` names the symptom the user saw; the log
+    below says it was /dev/shm. gdb's `#0 0x..` frames are no headings."""
+    body = ["ERROR: Unexpected bus error encountered in worker. This might be caused by "
+            "insufficient shared memory (shm)."]
+    title = '### Bug: DINO training crashes with "Bus error" on rank 2, GPU faulty?'
+    v = analyze_lines([title, *body])
+    assert (v.action, v.category.value) == (Action.STOP, "host")
+    assert v.evidence[0].text == body[0]
+    v = analyze_lines(["#0  0x00007f3a in raise () Segmentation fault"])
+    assert [e.line for e in v.evidence] == [1]
