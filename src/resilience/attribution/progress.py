@@ -45,7 +45,7 @@ STEP_PATTERNS: Final = tuple((lit, re.compile(lit + rest + _TAIL + rb"[^\n]*"))
     (b"batch=", rb"(?<=\[batch=)"),  # composer's console logger: `[batch=4200/48000]:`
 ))
 CHECKPOINT_RE: Final = re.compile(
-    r"(?i:sav(?:ed|ing)|wr(?:ote|itten|iting)|stored|upload(?:ed|ing))\b.{0,80}?\b[Cc]heckpoint"
+    r"\b(?i:sav(?:ed|ing)|wr(?:ote|itten|iting)|stored|upload(?:ed|ing))\b.{0,80}?\b[Cc]heckpoint"
     r"|[Cc]heckpoint.{0,120}?\b(?i:saved|written|stored)\b"
 )
 _CKPT_KEY = b"heckpoint"

@@ -344,3 +344,24 @@ def test_a_markdown_title_quoting_the_error_is_not_the_error() -> None:
     assert v.evidence[0].text == body[0]
     v = analyze_lines(["#0  0x00007f3a in raise () Segmentation fault"])
     assert [e.line for e in v.evidence] == [1]
+
+
+def test_a_title_quoting_a_nan_is_no_previous_failure_for_a_later_checkpoint() -> None:
+    """A checkpoint saved after the forum title that names the NaN is not "a checkpoint since
+    the previous failure": the title is a mention, the NaN below the first failure (STOP)."""
+    title = 'Posted in: Lightning forum > Trainer > "FloatingPointError on all ranks after ~6 ' \
+        'epochs, bad GPU on one node?"'
+    run = [f"0: Epoch 5: {p}%| | {p * 29}/2940 [00:00<30:26, train_loss=0.07]"
+           for p in range(0, 100, 10)]
+    run.append("0: Saving checkpoint to /scratch/ckpt/epoch=5-step=17640.ckpt")
+    run += [f"0: step {s} train_loss=0.06" for s in range(17700, 18800, 100)]
+    nan = "{r}: FloatingPointError: Non-finite loss (nan) at global_step=18845, lr=1.000e-04"
+    v = analyze_lines([title, *run, nan.format(r=0), nan.format(r=1)])
+    assert (v.action, v.category.value) == (Action.STOP, "numerical")
+    # the same NaN raised before the checkpoint (a first attempt in the same log): RESTART
+    v = analyze_lines([nan.format(r=0), *run, nan.format(r=0), nan.format(r=1)])
+    assert (v.action, v.category.value) == (Action.RESTART, "numerical")
+    # restoring a checkpoint is no save
+    run[10] = "0: Restored all states from the checkpoint at /scratch/ckpt/last.ckpt"
+    v = analyze_lines([nan.format(r=0), *run, nan.format(r=0), nan.format(r=1)])
+    assert (v.action, v.category.value) == (Action.STOP, "numerical")
