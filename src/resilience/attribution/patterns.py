@@ -29,7 +29,8 @@ PATTERNS: tuple[Pattern, ...] = (
             r"exitcode\s{0,4}:|\(exitcode: -?\d{1,4}\)|Signal \d{1,3} \(SIG\w{2,8}\) received by PID"
             r"|error_file\s{0,4}:|errors\.html|Signal: Aborted|Fatal Python error: Aborted"
             r"|ChildFailedError|SignalException|got signal: \d|death signal|closing signal SIG"
-            r"|task \d{1,6}: Exited with exit code|^\s*raise \w|^\s*\w{0,30}Error: $",
+            r"|task \d{1,6}: Exited with exit code|^\s*raise \w|^\s*\w{0,30}Error: $"
+            r"|ProcessRaisedException:\s{0,4}$",  # mp.spawn's wrapper: the process's error follows
             "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "),
     Pattern("advice", C.UNKNOWN, N,
             r"kernel errors might be asynchronously reported|CUDA_LAUNCH_BLOCKING|TORCH_USE_CUDA_DSA"

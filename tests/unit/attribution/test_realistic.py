@@ -365,3 +365,16 @@ def test_a_title_quoting_a_nan_is_no_previous_failure_for_a_later_checkpoint() -
     run[10] = "0: Restored all states from the checkpoint at /scratch/ckpt/last.ckpt"
     v = analyze_lines([nan.format(r=0), *run, nan.format(r=0), nan.format(r=1)])
     assert (v.action, v.category.value) == (Action.STOP, "numerical")
+
+
+def test_mp_spawns_wrapper_exception_is_not_the_error_it_wraps() -> None:
+    v = analyze_lines([
+        "torch.multiprocessing.spawn.ProcessRaisedException: ",
+        "",
+        "-- Process 0 terminated with the following error:",
+        "Traceback (most recent call last):",
+        "torch.distributed.DistNetworkError: The server socket has failed to listen on any local "
+        "network address. The server socket has failed to bind to [::]:12355 (errno: 98 - "
+        "Address already in use).",
+    ])
+    assert (v.action, v.category.value, v.evidence[0].line) == (Action.RESTART, "rendezvous", 5)
