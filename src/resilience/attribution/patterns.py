@@ -126,18 +126,19 @@ PATTERNS: tuple[Pattern, ...] = (
             "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a "
             "total capacity of 79.15 GiB of which 1.06 GiB is free.", confidence=0.95),
     # ---- numerical ---------------------------------------------------------------------------
-    Pattern("nan_loss", C.NUMERICAL, IN,
-            r"[Ll]oss (?:is|became|become|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf|infinite)\b|\b(?:NaN|nan) (?:loss|"
-            r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
-            r"|is non-finite|returned nan values|FloatingPointError|probability tensor contains either"
-            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b|found (?:NaN|Inf)\b",
-            "Loss is nan, stopping training", confidence=0.9),
+    # before `nan_loss` (fairseq raises `FloatingPointError: Minimum loss scale reached`).
     # fp16's dynamic loss scale at its floor: one scale for the whole job (every rank's overflow
     # flag is all-reduced), so no rank's fault, whichever ranks print it (`culprits.py`)
     Pattern("loss_scale_min", C.NUMERICAL, IN,
             r"[Mm]inimum loss scale reached|loss scale already at minimum",
             "Exception: Current loss scale already at minimum - cannot decrease scale anymore. "
             "Exiting run.", confidence=0.9),
+    Pattern("nan_loss", C.NUMERICAL, IN,
+            r"[Ll]oss (?:is|became|become|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf|infinite)\b|\b(?:NaN|nan) (?:loss|"
+            r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
+            r"|is non-finite|returned nan values|FloatingPointError|probability tensor contains either"
+            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b|found (?:NaN|Inf)\b",
+            "Loss is nan, stopping training", confidence=0.9),
     # ---- storage -----------------------------------------------------------------------------
     Pattern("weights_only", C.USER_CODE, IN, r"Weights only load failed",
             "_pickle.UnpicklingError: Weights only load failed. Re-running `torch.load` with "

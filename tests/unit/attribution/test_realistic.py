@@ -328,6 +328,10 @@ def test_fp16s_loss_scale_at_its_floor_is_no_ranks_fault() -> None:
         "anymore. Exiting run."
     v = analyze_lines([msg.format(t=t) for t in (0, 11, 2, 7, 13)])
     assert (v.category.value, v.culprit_ranks, v.culprit_nodes) == ("numerical", (), ())
+    fairseq = "{t}: FloatingPointError: Minimum loss scale reached (0.0001). Your loss is " \
+        "probably exploding. Try lowering the learning rate"
+    v = analyze_lines([fairseq.format(t=t) for t in (3, 9, 17)])
+    assert (v.category.value, v.culprit_ranks, v.culprit_nodes) == ("numerical", (), ())
     # a NaN loss of a few ranks names them
     v = analyze_lines([f"{t}: Loss is nan, stopping training" for t in (11, 13)])
     assert (v.category.value, v.culprit_ranks) == ("numerical", (11, 13))
