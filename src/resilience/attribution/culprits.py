@@ -79,14 +79,21 @@ def every_rank(root: Candidate, same: list[Candidate], pool: list[tuple[int, Can
     none is to blame (ATTRIBUTION.md: "a Python exception on every rank with the same
     traceback is the code's"); 0 otherwise. Every rank: ranks 0..n-1 with n >= 2, and neither
     a candidate line nor `others` (ranks a launcher saw fail, ranks known to run somewhere)
-    naming another rank."""
+    naming another rank. A paste shows some ranks' output only: 3 or more ranks that are more
+    than half of the world (the highest rank seen + 1), with no other rank raising an error of
+    its own, count as every rank too (11 of 16 ranks' `KeyError: 'conversations'`)."""
     if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS:
         return 0
     ranks = {c.rank for c in same if c.rank is not None}
-    if len(ranks) < 2 or ranks != set(range(len(ranks))):
+    if len(ranks) < 2:
         return 0
     seen = {c.rank for _, c in pool if c.rank is not None} | others
-    return len(ranks) if seen <= ranks else 0
+    if ranks == set(range(len(ranks))) and seen <= ranks:
+        return len(ranks)
+    world = max(seen) + 1
+    other = any(c.rank not in ranks and c.role is Role.INITIATING for _, c in pool
+                if c.rank is not None)
+    return len(ranks) if len(ranks) >= 3 and 2 * len(ranks) > world and not other else 0
 
 
 def every_rank_exited(root: Candidate, same: list[Candidate], pool: list[tuple[int, Candidate]],

@@ -471,3 +471,18 @@ def test_a_watchdog_that_died_of_its_own_gpus_unknown_error_is_that_ranks_gpu() 
         "gpu-b07: [Mon Mar 18 04:18:56 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknown>', "
         "name=<unknown>, GPU has fallen off the bus.",
     ]) == ("gpu_hardware", [21], ["gpu-b07"])
+
+
+def test_most_of_the_world_raising_one_exception_is_the_codes() -> None:
+    err = "{r}: KeyError: 'conversations'"
+    timeout = "{r}: [E ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog caught collective " \
+        "operation timeout: WorkNCCL(SeqNum=3, OpType=BROADCAST) ran for 600000 milliseconds"
+    shown = (0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 14)
+    assert _culprits([err.format(r=r) for r in shown] + [timeout.format(r=15)]) == (
+        "user_code", [], [])
+    # half the world or less: those ranks
+    assert _culprits([err.format(r=r) for r in (0, 4, 9)] + [timeout.format(r=15)])[1] == [
+        0, 4, 9]
+    # another rank raised an error of its own: not the code's alone
+    assert _culprits([err.format(r=r) for r in shown]
+                     + ["15: ValueError: bad sample 7"])[1] == list(shown)
