@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..hostnames import same_host
 from .lines import IP, LineInfo
 from .records import rank_mapping
 
@@ -43,6 +44,10 @@ _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?
                       r"'--local_rank=(\d{1,6})'")
 # Open MPI's hostfile (`gpu-c02 slots=4`, DeepSpeed's too) and `--display-map`'s `Data for
 # node: gpu-c02  Num slots: 4  Max slots: 0  Num procs: 4`: hosts in rank order
+# the processes `--display-map` lists under a node: `Process OMPI jobid: [40711,1] App: 0
+# Process rank: 8 Bound: N/A` (whatever the mapping policy)
+_MAP_RANK = re.compile(r"^\s{0,8}Process OMPI jobid: \[\d{1,9},\d{1,6}\] App: \d{1,4} Process "
+                       r"rank: (\d{1,7})\b")
 _SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
                     r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
                     r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")
@@ -98,6 +103,7 @@ class RankMap:
     spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
     # hosts in rank order with their process counts, from a hostfile or Open MPI's map
     slots: dict[str, int] = field(default_factory=dict)
+    map_host: str | None = None  # the node of the `--display-map` entry being read
     # the node base of the last such line without a task or host (or of a torchelastic
     # agent's `global_ranks=[8, 9, ...]`): in a paste of several nodes' outputs one after the
     # other, the base of the section a line is in
@@ -193,6 +199,9 @@ class RankMap:
                 self.bases[key] = -1
         if "slots" in content and (m := _SLOTS.match(content)) and len(self.slots) < _MAX_PAIRS:
             self.slots.setdefault(m.group(1) or m.group(3), int(m.group(2) or m.group(4)))
+            self.map_host = m.group(1)
+        if "OMPI jobid" in content and self.map_host and (m := _MAP_RANK.match(content)):
+            pair(self.rank_hosts, int(m.group(1)), self.map_host, names=True)
         if "spawned with command" in content and info.host and len(self.spawned) < _MAX_PAIRS \
                 and (m := _SPAWNED.search(content)):
             self.spawned[int(m.group(1))] = (info.host, int(m.group(2)))
@@ -227,12 +236,9 @@ class RankMap:
         for host, ranks in self.host_ranks.items():  # DeepSpeed's own mapping
             for rank in ranks if host != "localhost" else ():  # one node, not named
                 rank_hosts.setdefault(rank, host)
-        if self.slots and not self.host_ranks:  # by slot, Open MPI's default: in host order
-            first = 0
-            for host, count in self.slots.items():
-                for rank in range(first, first + count):
-                    rank_hosts.setdefault(rank, host)
-                first += count
+        if self.slots and not self.host_ranks:
+            for rank, host in self._by_slot(rank_hosts).items():
+                rank_hosts.setdefault(rank, host)
         if self.tasks_are_ranks:
             for task, host in self.task_hosts.items():
                 pair(rank_hosts, task, host)
@@ -246,6 +252,20 @@ class RankMap:
         if self.aliases:
             rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
+
+    def _by_slot(self, known: dict[int, str]) -> dict[int, str]:
+        """rank -> host by slot in host order (Open MPI's default mapping), where the lines
+        that name a rank's host confirm it: one agrees and none disagrees. A `--map-by node`,
+        `-npernode 4` or one torchrun per node maps otherwise, and its command line may not be
+        in the paste; nor may a hostfile be the job's."""
+        placed, first = {}, 0
+        for host, count in self.slots.items():
+            if host != "localhost":
+                placed.update(dict.fromkeys(range(first, first + count), host))
+            first += count
+        checks = [same_host(known[rank], host) for rank, host in placed.items()
+                  if known.get(rank)]
+        return placed if checks and all(checks) else {}
 
     def name(self, host: str | None) -> str | None:
         """`host` by its name where it is an IP that a line paired with one name."""

@@ -45,7 +45,7 @@ KEYWORDS: tuple[str, ...] = (
     "exited with code",  # composer's launcher: `Global rank 5 (PID 40127) exited with code 1`
     # a hostfile's `gpu-c02 slots=4`, Open MPI's map `Data for node: .. Num slots: 4` (not
     # "slots": no rare byte, a pass of its own over step lines)
-    "slots=", "Num slots",
+    "slots=", "Num slots", "OMPI jobid",  # and the map's `Process OMPI jobid: .. rank: 8`
     "NCCL INFO comm",  # `comm 0x.. rank 13 nranks 16`; shares a search with "oom-kill"
 )
 

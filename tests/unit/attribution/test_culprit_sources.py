@@ -239,23 +239,32 @@ _OOM = ("[1,{r}]<stderr>:torch.cuda.OutOfMemoryError: CUDA out of memory. Tried 
 _RESET = "[1,{r}]<stderr>:NCCL WARN Net : Connection closed by remote peer"
 
 
-def test_an_mpirun_hostfile_places_ranks_by_slot_in_its_host_order() -> None:
+def test_an_mpirun_hostfile_places_ranks_by_slot_where_the_log_confirms_it() -> None:
     hostfile = ["$ cat hosts", "gpu-c01 slots=4", "gpu-c02 slots=4", "gpu-c03 slots=4 max_slots=4"]
     run = [_OOM.format(r=6), _RESET.format(r=9)]
-    assert _verdict([*hostfile, *run]) == ("cuda_oom", [6], ["gpu-c02"])
-    # a line that names rank 6's host itself wins over the hostfile
-    own = "[1,6]<stderr>:gpu-c03:41233:41401 [2] NCCL INFO comm 0x55d0 rank 6 nranks 12 " \
-        "cudaDev 2 busId 5d000 - Init COMPLETE"
-    assert _verdict([*hostfile, own, *run]) == ("cuda_oom", [6], ["gpu-c03"])
-    assert _verdict(run) == ("cuda_oom", [6], [])
+    # rank 9's own line on gpu-c03, where slot order puts it: the order holds
+    seen = "[1,9]<stderr>:gpu-c03:41233:41401 [1] NCCL INFO comm 0x55d0 rank 9 nranks 12 " \
+        "cudaDev 1 busId 5d000 - Init COMPLETE"
+    assert _verdict([*hostfile, seen, *run]) == ("cuda_oom", [6], ["gpu-c02"])
+    # nothing confirms it (`--map-by node`, `-npernode` may be in force): no node
+    assert _verdict([*hostfile, *run]) == ("cuda_oom", [6], [])
+    # a line contradicts it: no node from the hostfile, the line's own host for its rank
+    own = seen.replace("gpu-c03", "gpu-c01")
+    assert _verdict([*hostfile, own, *run]) == ("cuda_oom", [6], [])
+    assert _verdict([*hostfile, own, _OOM.format(r=9)]) == ("cuda_oom", [9], ["gpu-c01"])
+    # a one-node hostfile names no node
+    assert _verdict(["localhost slots=8", seen.replace("gpu-c03", "localhost"),
+                     _OOM.format(r=6)]) == ("cuda_oom", [6], [])
 
 
-def test_open_mpis_display_map_places_ranks_by_its_process_counts() -> None:
+def test_open_mpis_display_map_places_each_process_it_lists() -> None:
     table = [" ========================   JOB MAP   ========================", ""]
-    for host, procs in (("cn-0425", 8), ("cn-0427", 8), ("cn-0426", 8)):
-        table.append(f" Data for node: {host}\tNum slots: 8\tMax slots: 0\tNum procs: {procs}")
-    assert _verdict([*table, _OOM.format(r=13), _RESET.format(r=20)]) == (
-        "cuda_oom", [13], ["cn-0427"])
+    for host, ranks in (("cn-0425", (0, 2)), ("cn-0427", (1, 3))):  # --map-by node
+        table.append(f" Data for node: {host}\tNum slots: 8\tMax slots: 0\tNum procs: 2")
+        table += [f" \tProcess OMPI jobid: [40711,1] App: 0 Process rank: {r} Bound: N/A"
+                  for r in ranks]
+    assert _verdict([*table, _OOM.format(r=2), _RESET.format(r=1)]) == (
+        "cuda_oom", [2], ["cn-0425"])
 
 
 def test_deepspeeds_own_rank_mapping_beats_its_hostfile() -> None:
