@@ -251,6 +251,13 @@ class CycleState:
                     update["base"] = base
                 self.elastic.append(r.model_copy(update=update) if update else r)
 
+    def _launchers_per_node(self, records: list[ElasticRoot]) -> bool:
+        """Whether the workers were started by torchelastic (a local rank's `[default3]:`
+        prefix, its agent's `global_ranks=`, its failure records): under mpirun, one agent per
+        node, whose MPI rank is no worker's."""
+        return bool(self.ranks.locals_seen or self.ranks.agent_globals) or any(
+            e.source in ("failure", "root_cause") for e in records)
+
     def _task_is_node(self, c: Candidate) -> Candidate:
         """A candidate of a log whose srun tasks are nodes: its task id is no rank, and it
         names the node srun names for that task."""
@@ -274,6 +281,9 @@ class CycleState:
         if not self.ranks.tasks_are_ranks:  # srun started one launcher per node
             cands = [self._task_is_node(c) for c in cands]
             records = [e.model_copy(update={"rank": None}) if e.source == "srun" else e
+                       for e in records]
+        if self._launchers_per_node(records):  # mpirun's ranks are then node indices
+            records = [e.model_copy(update={"rank": None}) if e.source == "mpirun" else e
                        for e in records]
         return NodeDigest(
             cycle_id=self.cycle_id, node=self.node, rank=self.rank, first_line=self.first_line,

@@ -109,6 +109,7 @@ class RankMap:
     # other, the base of the section a line is in
     section_base: int | None = None
     workers_since_agent: bool = False  # a local rank's line since the last `global_ranks=`
+    locals_seen: bool = False  # any line of a local rank (`[default3]:`)
     max_rank: int = -1  # highest rank a line named itself
     max_task: int = -1  # highest srun task id seen
     # a node's IP -> its host name, from a line that names both (Ray's `(Worker pid=5, ip=10.0.3.14)
@@ -151,6 +152,7 @@ class RankMap:
                 "elastic.multiprocessing.api" in info.content
                 and _AGENT_OF_MANY.search(info.content) is not None)
         self.workers_since_agent |= info.local_rank is not None
+        self.locals_seen |= info.local_rank is not None
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)

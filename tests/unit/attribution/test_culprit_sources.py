@@ -347,3 +347,14 @@ def test_composers_batches_and_uploaded_checkpoints_are_progress() -> None:
     v = analyze_lines("\n".join(run).splitlines())
     assert (v.action.value, v.category.value) == ("RESTART", "numerical")
     assert "checkpoint was saved" in v.reason
+
+
+def test_mpiruns_rank_is_a_node_index_when_it_started_torchrun_per_node() -> None:
+    ecc = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    first = [line.format(r=1) for line in _MPIRUN_FIRST]
+    assert _verdict([ecc, *first])[:2] == ("gpu_hardware", [1])
+    # torchrun's agents under mpirun: MPI rank 1 is node 1, not worker 1
+    agent = "[2024-05-02 10:01:12,004] torch.distributed.elastic.multiprocessing.api: [ERROR] " \
+        "failed (exitcode: 1) local_rank: 3 (pid: 4411) of binary: /usr/bin/python"
+    assert _verdict([f"[default3]:{ecc}", *first])[1] != [1]
+    assert _verdict([ecc, agent, *first])[1] != [1]
