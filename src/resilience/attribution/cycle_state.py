@@ -11,7 +11,7 @@ from .fingerprint import exception_type, normalize_message
 from .lines import LineInfo, parse_line, pid_of
 from .markers import parse_progress
 from .paste import kubectl_pod, prompt_host
-from .patterns import FINITE_ASSERT, asserts_finite
+from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankmap import RankMap
 from .records import (
@@ -80,6 +80,8 @@ class CycleState:
         """
         if self._command(info):
             return
+        if info.host is None and (ip := ray_node_ip(info.content)):
+            info = info._replace(host=ip)  # Ray's memory monitor: the node of the pid it names
         own_host = info.host
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)

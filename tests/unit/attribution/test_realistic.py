@@ -313,6 +313,15 @@ def test_rays_memory_monitor_names_the_worker_it_killed() -> None:
     ])
     assert (v.action, v.category.value) == (Action.STOP, "host")
     assert (v.culprit_ranks, v.culprit_nodes) == ((6,), ("10.0.44.19",))
+    # the pid of a task on another node than the worker with that pid (pids repeat): the node
+    # the line names, not that worker
+    v = analyze_lines([
+        "(TorchTrainer pid=3391) - (ip=10.0.44.12, pid=3479) world_rank=2, local_rank=2",
+        "Memory on the node (IP: 10.0.44.19, ID: 8f2a61c0d93e) where the task (task ID: 77a1, "
+        "name=MapBatches(preprocess), pid=3479, memory used=21.36GB) was running was 179.42GB "
+        "/ 186.70GB (0.961001), which exceeds the memory usage threshold of 0.95.",
+    ])
+    assert (v.culprit_ranks, v.culprit_nodes) == ((), ("10.0.44.19",))
 
 
 def test_an_sdks_report_that_the_job_failed_is_no_root_of_its_own() -> None:
