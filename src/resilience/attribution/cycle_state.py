@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .fingerprint import exception_type, normalize_message
+from .fingerprint import exception_type
 from .lines import LineInfo, parse_line, pid_of
 from .markers import parse_progress
 from .paste import kubectl_pod, prompt_host
-from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
+from .patterns import FINITE_ASSERT, PATTERNS_BY_ID, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankmap import RankMap
 from .records import (
@@ -116,8 +116,8 @@ class CycleState:
         # A numerical fault after an earlier one that training got past, with a checkpoint
         # saved since (two attempts in one log): the spec's "checkpoint saved after the
         # previous failure" (RESTART). `first_line` says so.
-        first_line = self._survived_numerical(info.content) \
-            if pattern.category is Category.NUMERICAL else None
+        first_line = self._survived_numerical() if pattern.category is Category.NUMERICAL \
+            else None
         if not self._room(key, bucket, first_line):
             return
         self.seen.add(key)
@@ -201,19 +201,16 @@ class CycleState:
                 content, raw, lineno, info.host or self.node)):
             self.add_records([r])
 
-    def _survived_numerical(self, content: str) -> int | None:
+    def _survived_numerical(self) -> int | None:
         """Line of the first numerical fault that progress and a later checkpoint left
-        behind, if any, for a new one whose line reads `content`. A failure, not a mention of
-        one: a line of a rank, with a clock, an exception raised (`FloatingPointError: ...`),
-        or the new one's message; a paste's title that quotes the error (`Posted in: Trainer >
-        "FloatingPointError on all ranks"`) is none of these."""
+        behind, if any. A failure, not a mention of one (`_a_failure`)."""
         ckpt = self.checkpoint_line
         if ckpt is None:
             return None
         return min((c.first_line or c.line for cs in self.candidates.values() for c in cs
                     if c.category is Category.NUMERICAL and c.line < ckpt
                     and self.progress_seq - c.progress_seq >= STALE_AFTER
-                    and _a_failure(c, content)), default=None)
+                    and _a_failure(c)), default=None)
 
     def add_progress(self, content: str, lineno: int, timestamp: float | None = None) -> None:
         """Count an iteration / step / checkpoint line."""
@@ -301,11 +298,14 @@ class CycleState:
         )
 
 
-def _a_failure(c: Candidate, later: str) -> bool:
-    """Whether candidate `c` is a failure rather than a mention of one (`_survived_numerical`),
-    given the content of a later line with a fault of the same kind."""
+def _a_failure(c: Candidate) -> bool:
+    """Whether candidate `c` is a failure rather than a mention of one: a line of a rank, with
+    a clock, or whose message is the fault (an exception raised, `FloatingPointError: ...`; a
+    line that begins with it, `Loss is nan, stopping training`). A paste's title that quotes
+    the error (`Posted in: Trainer > "FloatingPointError on all ranks"`) is none of these."""
     if c.rank is not None or c.timestamp is not None:
         return True
-    content = parse_line(c.text).content
-    return exception_type(content) is not None or normalize_message(content) == \
-        normalize_message(later)
+    content = parse_line(c.text).content.lstrip()
+    pattern = PATTERNS_BY_ID.get(c.pattern)
+    return exception_type(content) is not None or (
+        pattern is not None and pattern.compiled.match(content) is not None)

@@ -14,7 +14,7 @@ import re
 from .registry import Pattern, Role
 from .verdict import Category as C
 
-__all__ = ["FINITE_ASSERT", "PATTERNS", "asserts_finite", "ray_node_ip"]
+__all__ = ["FINITE_ASSERT", "PATTERNS", "PATTERNS_BY_ID", "asserts_finite", "ray_node_ip"]
 
 IN, K, N = Role.INITIATING, Role.CASCADE, Role.NOISE
 EXC = r"^\s*(?:[\w]{1,40}\.){0,6}"  # optional module path before an exception name
@@ -295,6 +295,9 @@ PATTERNS: tuple[Pattern, ...] = (
 FINITE_ASSERT = Pattern("finite_assert", C.NUMERICAL, IN, r"^AssertionError\b",
                         "AssertionError: None", confidence=0.8)
 _ASSERTS_FINITE = re.compile(rb"\bassert\b.{0,120}\b(?:isfinite|isnan|isinf)\(")
+
+
+PATTERNS_BY_ID: dict[str, Pattern] = {p.id: p for p in PATTERNS}
 
 
 _RAY_NODE = re.compile(r"^Memory on the node \(IP: (\d{1,3}(?:\.\d{1,3}){3}),")

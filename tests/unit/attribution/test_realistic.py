@@ -377,6 +377,9 @@ def test_a_title_quoting_a_nan_is_no_previous_failure_for_a_later_checkpoint() -
     # the same NaN raised before the checkpoint (a first attempt in the same log): RESTART
     v = analyze_lines([nan.format(r=0), *run, nan.format(r=0), nan.format(r=1)])
     assert (v.action, v.category.value) == (Action.RESTART, "numerical")
+    # a message line that is the fault, worded otherwise the second time: a failure too
+    v = analyze_lines(["Loss is nan, stopping training", *run, "Loss is inf, stopping training"])
+    assert (v.action, v.category.value) == (Action.RESTART, "numerical")
     # restoring a checkpoint is no save
     run[10] = "0: Restored all states from the checkpoint at /scratch/ckpt/last.ckpt"
     v = analyze_lines([nan.format(r=0), *run, nan.format(r=0), nan.format(r=1)])
