@@ -13,7 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from .registry import Role
 from .verdict import Category
 
-__all__ = ["DIGEST_SCHEMA", "STALE_AFTER", "Candidate", "ElasticRoot", "NodeDigest"]
+__all__ = ["DIGEST_SCHEMA", "RECORD_SOURCES", "STALE_AFTER", "Candidate", "ElasticRoot",
+           "NodeDigest"]
+
+RECORD_SOURCES: Final = ("root_cause", "failure", "srun", "deepspeed", "spawn", "ray", "mpirun",
+                         "composer")
 
 DIGEST_SCHEMA: Final = "resilience.digest/1"
 # Readers ignore fields they do not know: an agent of a newer version may send more (optional
@@ -63,13 +67,16 @@ class ElasticRoot(BaseModel):
     """A launcher's record of a failed worker (`records.py`): torchelastic's `Root Cause (first
     observed failure)` entry or an entry of its `Failures:` list, srun's `srun: error: host:
     task N: Exited with exit code K`, the DeepSpeed launcher's `... exits with return code`
-    (a local rank), `torch.multiprocessing.spawn`'s `-- Process N terminated ...`, or Ray
-    Train's `RayTaskError(...)` of a worker (a pid)."""
+    (a local rank), `torch.multiprocessing.spawn`'s `-- Process N terminated ...`, Ray
+    Train's `RayTaskError(...)` of a worker (a pid), mpirun's first failed process, or
+    composer's `Global rank N (PID ..) exited with code K`."""
 
     model_config = _FROZEN
 
-    source: Literal["root_cause", "failure", "srun", "deepspeed", "spawn", "ray", "mpirun",
-                    "composer"] = "root_cause"
+    # one of RECORD_SOURCES; a plain string, so that a reader of an older version takes a
+    # digest with a source it does not know (it then ignores that record) rather than
+    # rejecting the whole digest
+    source: str = "root_cause"
     line: int
     rank: int | None = None
     local_rank: int | None = None

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ..hostnames import same_host
-from .digest import Candidate, ElasticRoot, NodeDigest
+from .digest import RECORD_SOURCES, Candidate, ElasticRoot, NodeDigest
 from .lines import IP, pid_of
 
 __all__ = ["launcher_records", "resolve"]
@@ -85,6 +85,8 @@ def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
     out = []
     for d in digests:
         for e in d.elastic_roots:
+            if e.source not in RECORD_SOURCES:
+                continue  # a newer agent's launcher: unknown here
             rank = e.rank
             if rank is None and e.local_rank is not None:
                 rank = _global_rank(e.local_rank, e.host, digests, section=e.base)

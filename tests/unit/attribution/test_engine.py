@@ -94,6 +94,20 @@ def test_digest_is_json_round_trippable_and_bounded() -> None:
     assert NodeDigest.model_validate_json(data) == d
 
 
+def test_a_digest_with_a_launcher_record_of_a_newer_version_is_read() -> None:
+    """A record of a launcher this version does not know is ignored, not the whole digest."""
+    a = Analyzer()
+    a.feed("RuntimeError: CUDA error: uncorrectable ECC error encountered")
+    a.feed("  Process name: [[41827,1],5]")
+    known = a.digest()
+    assert combine([known], 0).culprit_ranks == (5,)  # mpirun's record names the rank
+    data = known.to_json().replace('"source":"mpirun"', '"source":"some_launcher_v2"')
+    d = NodeDigest.model_validate_json(data)
+    assert [e.source for e in d.elastic_roots] == ["some_launcher_v2"]
+    v = combine([d], 0)
+    assert (v.category, v.culprit_ranks) == (Category.GPU_HARDWARE, ())
+
+
 def test_default_rank_for_unprefixed_per_rank_files(tmp_path: Path) -> None:
     run = tmp_path / "run1"
     for c in (0, 1):
