@@ -1,7 +1,8 @@
 """Who is to blame for a chosen root: the culprit ranks and nodes of a verdict.
 
 The root line's own rank and host first; else what the launchers recorded (torchelastic's
-first failure, srun, DeepSpeed, `mp.spawn`, Ray); else the one rank or host whose lines show
+first failure, srun, DeepSpeed, `mp.spawn`, Ray, mpirun, composer); else the one rank or host
+whose lines show
 the same kind of fault.
 """
 
@@ -230,8 +231,9 @@ def killed_silently(records: Sequence[ElasticRoot]) -> ElasticRoot | None:
 
 def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoot | None:
     """The launcher's first failed worker (on `nodes`, when known): torchelastic's earliest
-    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn` or
-    Ray saw end with an error (with an error code, when others died of a signal)."""
+    failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn`, Ray,
+    mpirun or composer saw end with an error (with an error code, when others died of a
+    signal)."""
     records = [e for e in records if not nodes or e.host in nodes]
     elastic = [e for e in records if e.source in _TORCHELASTIC]
     if elastic:

@@ -130,7 +130,7 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     exited = 0 if every else every_rank_exited(r, same, pool, records)
     ranks, nodes = culprits(r, same, pool, digests, kind, records, killed, every or exited)
     if (every or exited) and not ranks:
-        job = (f"the same on all {every} ranks the log shows" if every else
+        job = (f"the same on {every} ranks, all or most of the ranks the log shows" if every else
                f"all {exited} ranks the launcher recorded exited with an error, none of a "
                "consequence") + ": the job's, not a rank's"
         note = f"{note}; {job}" if note else job

@@ -8,8 +8,10 @@ table (`(ip=10.0.2.41, pid=5126) world_rank=14`, also pid -> IP and rank -> IP);
 `global_rank_mapping=` and its
 `process 48210 spawned with command: [..., '--local_rank=3', ...]`; the torchelastic
 agent's `Rendezvous complete for workers. Result: ... global_ranks=[8, ...]` (local -> global
-on a log that shows one node's); torchelastic's failure records
-(`exitcode : -6 (pid: 24411)` of `rank : 13`).
+on a log that shows one node's, and in a paste of several nodes' logs one after the other the
+section below it); torchelastic's failure records (`exitcode : -6 (pid: 24411)` of `rank :
+13`); Open MPI's `--display-map` (`Data for node: X ...` then `Process OMPI jobid: ..
+Process rank: 8`) and, where a line confirms it, a hostfile's slot order (`gpu-c02 slots=4`).
 
 srun's task ids (`13: ` from `srun -l`, `srun: error: host: task 13`) are ranks only when srun
 started one task per rank. When it started one launcher (torchrun) per node, they are node

@@ -168,7 +168,7 @@ def test_the_same_exception_on_every_rank_is_the_jobs_not_a_ranks() -> None:
     v = analyze_lines(every)
     assert (v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)) == (
         "user_code", [], [])
-    assert "all 4 ranks" in v.reason
+    assert "the same on 4 ranks" in v.reason
     # two of four raise it and the others wait for them: those two are the culprits
     some = every[:2] + [f"[rank{r}]:{_TIMEOUT.format(r=r)}" for r in (2, 3)]
     assert _verdict(some) == ("user_code", [0, 1], [])
