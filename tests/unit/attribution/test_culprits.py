@@ -486,3 +486,27 @@ def test_most_of_the_world_raising_one_exception_is_the_codes() -> None:
     # another rank raised an error of its own: not the code's alone
     assert _culprits([err.format(r=r) for r in shown]
                      + ["15: ValueError: bad sample 7"])[1] == list(shown)
+
+
+def test_a_section_needs_an_agent_of_consecutive_ranks_and_worker_lines_between() -> None:
+    def agent(ranks: list[int]) -> list[str]:
+        return ["INFO:torch.distributed.elastic.agent.server.api:[default] Rendezvous complete "
+                "for workers. Result:", f"  global_ranks={ranks}"]
+    timeout = "[default1]:[E ProcessGroupNCCL.cpp:821] [Rank 1] Watchdog caught collective " \
+        "operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 1800000 milliseconds"
+    err = "[default3]:RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    # node 0's log, then node 1's
+    assert _culprits([*agent([0, 1, 2, 3]), timeout, *agent([4, 5, 6, 7]), err])[1] == [7]
+    # ranks not in one block (an agent of every other rank): no base for the section
+    assert _culprits([*agent([0, 1, 2, 3]), timeout, *agent([1, 3, 5, 7]), err])[1] == []
+    # a second rendezvous round of both agents, their blocks adjacent: interleaved again
+    assert _culprits([*agent([0, 1, 2, 3]), timeout, *agent([4, 5, 6, 7]),
+                      *agent([0, 1, 2, 3]), *agent([4, 5, 6, 7]), err])[1] == []
+
+
+def test_composer_workers_that_exited_cleanly_are_no_records() -> None:
+    a = Analyzer()
+    a.feed("Global rank 3 (PID 5121) exited with code 0")
+    a.feed("ERROR:composer.cli.launcher:Global rank 5 (PID 5123) exited with code 1")
+    assert [(e.source, e.rank, e.exitcode) for e in a.digest().elastic_roots] == [
+        ("composer", 5, 1)]
