@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from .progress import CHECKPOINT_RE, line_steps
+from .progress import CHECKPOINT_RE, line_steps, saved_checkpoint
 
 __all__ = [
     "CHECKPOINT_RE",
@@ -46,5 +46,5 @@ def parse_cycle_marker(text: str) -> int | None:
 def parse_progress(text: str) -> tuple[list[int], bool]:
     """(step numbers in order, whether a checkpoint was saved) for one line."""
     text = text[:4096]
-    ckpt = "heckpoint" in text and CHECKPOINT_RE.search(text) is not None
+    ckpt = "heckpoint" in text and saved_checkpoint(text)
     return line_steps(text.encode("utf-8", "surrogatepass")), ckpt

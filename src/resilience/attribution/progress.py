@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
-__all__ = ["CHECKPOINT_RE", "STEP_PATTERNS", "Stretch", "line_steps", "scan_progress"]
+__all__ = ["CHECKPOINT_RE", "STEP_PATTERNS", "Stretch", "line_steps", "saved_checkpoint",
+           "scan_progress"]
 
 # Possessive (`?+`, `{m,n}+`): no backtracking into a part that cannot help (each part is
 # followed by one that cannot match what it took), ~2x faster on lines that name
@@ -48,6 +49,8 @@ CHECKPOINT_RE: Final = re.compile(
     r"\b(?i:sav(?:ed|ing)|wr(?:ote|itten|iting)|stored|upload(?:ed|ing))\b.{0,80}?\b[Cc]heckpoint"
     r"|[Cc]heckpoint.{0,120}?\b(?i:saved|written|stored)\b"
 )
+# a save that did not happen: "Error uploading checkpoint", "failed saving checkpoint"
+_NOT_SAVED: Final = re.compile(r"(?i)\b(?:fail(?:ed|ure|s)?|error|unable|could not|cannot)\b")
 _CKPT_KEY = b"heckpoint"
 _MAX_LINE = 4096  # the checkpoint regex sees at most this much of a line
 
@@ -131,6 +134,11 @@ def _hit_from_end(buf: bytes, a: int, b: int, lit: bytes, rx: re.Pattern[bytes],
     return -1  # not reached: findall found these hits
 
 
+def saved_checkpoint(line: str) -> bool:
+    """Whether `line` says a checkpoint was saved (not that saving one failed)."""
+    return CHECKPOINT_RE.search(line) is not None and _NOT_SAVED.search(line) is None
+
+
 def _saves(buf: bytes, a: int, b: int) -> tuple[int, int]:
     count, last = 0, -1
     find, rfind = buf.find, buf.rfind
@@ -140,7 +148,7 @@ def _saves(buf: bytes, a: int, b: int) -> tuple[int, int]:
         stop = find(b"\n", i, b)
         stop = b if stop < 0 else stop
         line = buf[start:min(stop, start + _MAX_LINE)].decode("utf-8", "replace")
-        if CHECKPOINT_RE.search(line):
+        if saved_checkpoint(line):
             count, last = count + 1, start
         i = find(_CKPT_KEY, stop, b)
     return count, last

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resilience.attribution import scan
-from resilience.attribution.progress import CHECKPOINT_RE, line_steps, scan_progress
+from resilience.attribution.progress import line_steps, saved_checkpoint, scan_progress
 from resilience.attribution.registry import KEYWORDS
 
 from .conftest import CORPUS
@@ -99,7 +99,8 @@ WORDS = st.sampled_from(["step", "Step", "STEP", "global_step", "global", "_", "
                          "s", "I", "i", " ", ":", "=", "#", "[", "5", "12", "x", ".", "(", "/",
                          "-", "é", "٣", "\t", "checkpoint", "saved", "Checkpoint", "\n",
                          "Saved checkpoint to /ckpt", "timestep", "\r", "[batch=", "batch=",
-                         "Uploading checkpoint to s3://b/ep0-ba5000-rank0.pt"])
+                         "Uploading checkpoint to s3://b/ep0-ba5000-rank0.pt", "Error ",
+                         "failed "])
 TEXTS = st.lists(st.one_of(WORDS, st.text(max_size=3)), max_size=40).map("".join)
 
 
@@ -109,7 +110,7 @@ def plain_lines(buf: bytes) -> list[tuple[int, list[int], bool]]:
     for line in buf.split(b"\n"):
         steps = [int(m.group(1)) for m in [_PLAIN_STEP.search(line)] if m]  # the first only
         text = line[:4096].decode("utf-8", "replace")
-        out.append((pos, steps, "heckpoint" in text and bool(CHECKPOINT_RE.search(text))))
+        out.append((pos, steps, "heckpoint" in text and saved_checkpoint(text)))
         pos += len(line) + 1
     return out
 
@@ -147,6 +148,10 @@ def test_progress_keywords_glued_to_a_word_do_not_count() -> None:
     # composer's `[batch=4200/48000]:`; a batch size is no step
     assert line_steps(b"[batch=4200/48000]:") == [4200]
     assert line_steps(b"micro_batch=4 global batch=512") == []
+    # a save that failed is none
+    assert saved_checkpoint("Uploading checkpoint to s3://b/ep0-ba6000-rank0.pt")
+    assert not saved_checkpoint("Error uploading checkpoint to s3://b/ep0-ba6000-rank0.pt")
+    assert not saved_checkpoint("Saving checkpoint failed: [Errno 28] No space left on device")
     # one line with two numbers is one advance, not two: the error before it stays live
     buf = b"step 10\nepoch 3 iter 11 global_step 3011\n"
     got = scan_progress(buf, 0, len(buf), None)
