@@ -44,12 +44,12 @@ _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
                       r"'--local_rank=(\d{1,6})'")
-# Open MPI's hostfile (`gpu-c02 slots=4`, DeepSpeed's too) and `--display-map`'s `Data for
-# node: gpu-c02  Num slots: 4  Max slots: 0  Num procs: 4`: hosts in rank order
 # the processes `--display-map` lists under a node: `Process OMPI jobid: [40711,1] App: 0
 # Process rank: 8 Bound: N/A` (whatever the mapping policy)
 _MAP_RANK = re.compile(r"^\s{0,8}Process OMPI jobid: \[\d{1,9},\d{1,6}\] App: \d{1,4} Process "
                        r"rank: (\d{1,7})\b")
+# Open MPI's hostfile (`gpu-c02 slots=4`, DeepSpeed's too) and `--display-map`'s `Data for
+# node: gpu-c02  Num slots: 4  Max slots: 0  Num procs: 4`: hosts in slot order
 _SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
                     r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
                     r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")

@@ -20,7 +20,8 @@ not carry a rank.
 * Open MPI's `mpirun`: the first process to exit with an error (`Process name: [[41827,1],18]`
   under "The first process to do so was:"; its exit code is on a line of its own), or the one
   a signal ended (`mpirun noticed that process rank 18 with PID 382 on node algo-3 exited on
-  signal 9 (Killed).`): an MPI rank, the global one.
+  signal 9 (Killed).`): an MPI rank, the global one (a node index when mpirun started a
+  torchrun per node: `CycleState` then drops it).
 """
 
 from __future__ import annotations
