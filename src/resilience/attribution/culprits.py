@@ -239,8 +239,7 @@ def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoo
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,
                                            e.source != "root_cause", e.line))
-    others = [e for e in records
-              if e.source in ("srun", "deepspeed", "spawn", "ray", "mpirun", "composer")]
+    others = [e for e in records if e.source not in _TORCHELASTIC]
     if len(ooms := [e for e in others if ": Out Of Memory" in e.text]) == 1:
         return ooms[0]  # srun's task its cgroup's OOM killer ended; the others died after it
     if len({(e.rank, e.local_rank, e.host) for e in others}) > 1:

@@ -141,6 +141,15 @@ class RankMap:
     def add(self, info: LineInfo, rank: int | None, local: bool) -> None:
         """Pairs on one line; `rank` is the line's (or its stream's) rank, `local` whether it
         is a local one."""
+        self._task(info)
+        self.workers_since_agent |= info.local_rank is not None
+        self.locals_seen |= info.local_rank is not None
+        self._prefixes(info, rank, local)
+        self._tables(info)
+
+    def _task(self, info: LineInfo) -> None:
+        """What a line under an srun task id says about tasks: the highest id, and whether
+        tasks are nodes (nothing for a line without one)."""
         if info.task is not None:
             self.max_task = max(self.max_task, info.task)
             if "srun: error: " in info.content and (m := _TASKS.search(info.content)):
@@ -153,8 +162,9 @@ class RankMap:
                 info.rank is not None and not info.rank_is_task and info.rank != info.task) or (
                 "elastic.multiprocessing.api" in info.content
                 and _AGENT_OF_MANY.search(info.content) is not None)
-        self.workers_since_agent |= info.local_rank is not None
-        self.locals_seen |= info.local_rank is not None
+
+    def _prefixes(self, info: LineInfo, rank: int | None, local: bool) -> None:
+        """Pairs of the line's prefixes: rank -> host, pid -> host, pid -> rank, IP -> name."""
         by_task = info.rank_is_task and rank == info.task
         if rank is not None and not local and not by_task:
             self.max_rank = max(self.max_rank, rank)
@@ -173,6 +183,9 @@ class RankMap:
         if info.ip and info.host and info.host != info.ip and len(self.aliases) < _MAX_PAIRS \
                 and self.aliases.setdefault(info.ip, info.host) != info.host:
             self.aliases[info.ip] = ""
+
+    def _tables(self, info: LineInfo) -> None:
+        """Pairs from what the line says (launchers' and NCCL's tables), not its prefixes."""
         content = info.content
         if "nranks" in content and info.pid is not None and info.host \
                 and (m := _NCCL_COMM.search(content)):
@@ -212,17 +225,19 @@ class RankMap:
         if "global_rank_mapping=" in content and len(self.host_ranks) < _MAX_PAIRS:
             self.host_ranks.update(rank_mapping(content))
         if "global_ranks=[" in content and (m := _AGENT_GLOBALS.search(content)):
-            ranks = [int(r) for r in m.group(1).split(", ")]
-            if ranks not in self.agent_globals and len(self.agent_globals) < 8:
-                self.agent_globals.append(ranks)
-            if info.task is None and not info.host:
-                # the agent of the node whose output follows; two agents with no worker line
-                # between them started together, and their workers' lines interleave
-                contiguous = ranks == list(range(ranks[0], ranks[0] + len(ranks)))
-                self.section_base = ranks[0] if contiguous and (
-                    self.workers_since_agent or len(self.agent_globals) == 1) else None
-                self.workers_since_agent = False
+            self._agent([int(r) for r in m.group(1).split(", ")], info)
 
+    def _agent(self, ranks: list[int], info: LineInfo) -> None:
+        """A torchelastic agent's `global_ranks=[8, 9, ...]`."""
+        if ranks not in self.agent_globals and len(self.agent_globals) < 8:
+            self.agent_globals.append(ranks)
+        if info.task is None and not info.host:
+            # the agent of the node whose output follows; two agents with no worker line
+            # between them started together, and their workers' lines interleave
+            contiguous = ranks == list(range(ranks[0], ranks[0] + len(ranks)))
+            self.section_base = ranks[0] if contiguous and (
+                self.workers_since_agent or len(self.agent_globals) == 1) else None
+            self.workers_since_agent = False
 
     def final(self) -> tuple[dict[int, str], dict[int, int]]:
         """(rank -> host, pid -> rank) with the NCCL world communicator's pairs (its ranks are
