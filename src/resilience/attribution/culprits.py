@@ -30,6 +30,8 @@ def culprits(
     if (root.category is Category.SCHEDULER and kind != "node_failure") \
             or root.pattern == "loss_scale_min":
         return (), ()  # a time limit, a preemption, fp16's global loss scale: the job's
+    if root.pattern == "store_timeout" and "waiting for clients" in root.text:
+        return (), ()  # the store's host waited: the clients that did not join are to blame
     failed = {e.rank for e in records if e.rank is not None}
     if root.role is Role.CASCADE and root.timeout and killed is not None:
         ranks = [killed.rank] if killed.rank is not None else []
@@ -234,7 +236,8 @@ def first_failure(records: Sequence[ElasticRoot], nodes: set[str]) -> ElasticRoo
     failure (its `Root Cause` on a tie), else the one worker srun, DeepSpeed, `mp.spawn`, Ray,
     mpirun or composer saw end with an error (with an error code, when others died of a
     signal)."""
-    records = [e for e in records if not nodes or e.host in nodes]
+    records = [e for e in records if not nodes or any(
+        same_host(e.host or "", node) for node in nodes)]  # `gpu7` is `gpu7.cluster`
     elastic = [e for e in records if e.source in _TORCHELASTIC]
     if elastic:
         return min(elastic, key=lambda e: (e.timestamp is None, e.timestamp or 0.0,

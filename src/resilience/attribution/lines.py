@@ -37,9 +37,18 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"[^\]\n]{0,160}\] ?",
     r"^\[" + _ISO + r"[^\]]{0,12}\] ?",
     # a log collector's export (GKE / Cloud Logging, `kubectl logs --timestamps` per pod):
-    # `2024-09-18T03:14:02.377Z POD-NAME  ...`, the pod (a dashed name) then two spaces
-    r"^" + _ISO.replace("[T _]", "T") + r"Z (?P<thost>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120})"
-    r"  ",
+    # `2024-09-18T03:14:02.377Z POD-NAME  ...`, the pod (a dashed name) then two spaces, or
+    # tab-separated columns
+    r"^" + _ISO.replace("[T _]", "T")
+    + r"Z[ \t](?P<thost>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120})(?:  |\t)",
+    # OLMo's `2024-02-08 17:21:10.142<TAB>jup-a112:6<TAB>olmo.util:158<TAB>CRITICAL<TAB>`: the
+    # host and the local rank
+    r"^" + _ISO + r"\t(?P<ohost>[\w.-]{1,120}):(?P<olocal>\d{1,4})\t"
+    r"(?:[\w.]{1,80}:\d{1,9}\t(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\t)?",
+    # Vertex AI's `gcloud ai custom-jobs stream-logs`: `ERROR<TAB>2024-05-14 01:31:02 +0000<TAB>
+    # workerpool1-1<TAB>`, the replica (a name with a digit; `service` is Vertex's own)
+    r"^(?:DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|DEFAULT)\t" + _ISO
+    + r"(?: ?[+-]\d\d:?\d\d|Z)?\t(?P<vhost>[a-z][\w.-]{0,120}\d[\w.-]{0,40})\t",
     r"^" + _ISO + r"(?:Z|[+-]\d\d:?\d\d)?(?: ?\| ?| {1,3})",
     r"^\[ {0,8}\d{1,9}\.\d{1,9}\] ?",
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
@@ -83,6 +92,8 @@ _HOST_IN_TEXT = re.compile(
     r"|\bDevice: \d{1,3}, node: (?P<h4>[\w.-]{1,80})"
     # a row of `kubectl get pods`: NAME  READY  STATUS ...
     r"|^(?P<h5>[a-z0-9][a-z0-9.-]{0,252}) {2,40}\d{1,3}/\d{1,3} {2,40}[A-Z]\w{1,30} "
+    # a row of `kubectl get events`: LAST SEEN  TYPE  REASON  OBJECT  MESSAGE, of a pod
+    r"|\b(?:Normal|Warning) {1,40}[A-Z]\w{1,40} {1,40}pod/(?P<h6>[a-z0-9][a-z0-9.-]{0,252}) "
 )
 _TS_ANY = re.compile(
     _ISO + r"|\b[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
@@ -181,11 +192,12 @@ def parse_line(line: str) -> LineInfo:
                 task = int(d["task"] or 0)
             host = (d.get("shost") or d.get("nhost") or d.get("phost") or d.get("bhost")
                     or d.get("mhost") or d.get("khost") or d.get("shost2") or d.get("thost")
+                    or d.get("ohost") or d.get("vhost")
                     or d.get("rip")
                     or d.get("rip2") or host)
             ip = d.get("rip") or d.get("rip2") or ip
-            if d.get("local") is not None:
-                local = int(d["local"] or 0)
+            if d.get("local") is not None or d.get("olocal") is not None:
+                local = int(d.get("local") or d.get("olocal") or 0)
             if d.get("npid") or d.get("rpid"):
                 pid = int(d.get("npid") or d.get("rpid") or 0)
             level = d.get("lvl") or level
@@ -199,7 +211,8 @@ def parse_line(line: str) -> LineInfo:
     hm = _HOST_IN_TEXT.search(rest, 0, 400)
     if hm:
         host = (hm.group("h1") or hm.group("h2") or hm.group("h3") or hm.group("h4")
-                or hm.group("h5") or host)
+                or hm.group("h5")
+                or hm.group("h6") or host)
         if task is None and hm.group("task"):
             task = int(hm.group("task"))
     if rank is None and local is None and task is not None:

@@ -38,7 +38,7 @@ _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachi
                         r"|\b(?:PET_)?NODE_RANK=)"
                         r"(\d{1,6})\b")
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
-                    r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=)(\d{1,4})\b")
+                    r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=|\bnproc_per_node=)(\d{1,4})\b")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")

@@ -25,6 +25,18 @@ from resilience.attribution.lines import find_timestamp, parse_line
      "llama-workers-2-0-c6v9s", "host      : gke-a3-pool-k9wx"),
     ("2024-09-18T03:14:02.377Z multi-node run  [rank2]: x", None, None,
      "multi-node run  [rank2]: x"),  # a word, a space: prose, not a pod
+    # the same export with tabs
+    ("2024-06-11T14:01:51.876120Z\tllama-ft-workers-0-0-4cz8n\t[rank3]: x", 3,
+     "llama-ft-workers-0-0-4cz8n", "x"),
+    # Vertex AI's stream-logs: severity, time, replica; `service` is Vertex's own
+    ("ERROR\t2024-05-14 01:31:02 +0000\tworkerpool1-1\tRuntimeError: x", None, "workerpool1-1",
+     "RuntimeError: x"),
+    ("ERROR\t2024-05-14 01:31:02 +0000\tservice\tThe replica workerpool0-0 exited", None, None,
+     "ERROR\t2024-05-14 01:31:02 +0000\tservice\tThe replica workerpool0-0 exited"),
+    # `kubectl get events`: the pod the event is about
+    ("16m  Warning   NodeShutdown  pod/llama-ft-workers-0-2-8xkqz   Pod was terminated", None,
+     "llama-ft-workers-0-2-8xkqz",
+     "16m  Warning   NodeShutdown  pod/llama-ft-workers-0-2-8xkqz   Pod was terminated"),
 ])
 def test_prefixes(line: str, rank: int | None, host: str | None, content: str) -> None:
     info = parse_line(line)
@@ -54,3 +66,12 @@ def test_another_process_groups_rank_is_not_a_global_rank() -> None:
     assert parse_line("[PG 0 (default_pg) Rank 2] Process group watchdog").rank == 2
     info = parse_line("14: [PG 2 Rank 6] Process group watchdog thread terminated")
     assert (info.rank, info.task, info.rank_is_task) == (14, 14, True)
+
+
+def test_olmo_prefix_is_a_host_and_a_local_rank() -> None:
+    # OLMo's `%(asctime)s\t%(hostname)s:%(local_rank)s\t%(name)s:%(lineno)s\t%(levelname)s\t`
+    info = parse_line("2024-02-08 17:21:10.142\tjup-a112:6\tolmo.util:158\tCRITICAL\tUncaught "
+                      "DistBackendError: NCCL error")
+    assert (info.rank, info.local_rank, info.host) == (None, 6, "jup-a112")
+    assert info.content == "Uncaught DistBackendError: NCCL error"
+    assert info.timestamp == parse_line("[2024-02-08 17:21:10.142] x").timestamp
