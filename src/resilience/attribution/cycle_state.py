@@ -294,7 +294,7 @@ class CycleState:
             rank_hosts=rank_hosts,
             pid_hosts={pid: self.ranks.name(h) or "" for pid, h in self.ranks.pid_hosts.items()},
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
-            agent_ranks=list(self.ranks.agent_globals), node_bases=dict(self.ranks.bases),
+            agent_ranks=list(self.ranks.agent_globals), node_bases=self.ranks.node_bases(),
         )
 
 

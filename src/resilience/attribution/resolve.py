@@ -81,7 +81,8 @@ def _only(hosts: set[str]) -> str | None:
 def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
     """Every digest's launcher failure records, each with its global rank where it names
     only a local rank (a launcher's rank mapping, or a log of one node, says which) or only a
-    pid (a Ray worker: the pid's rank). Computed once per decision."""
+    pid (a Ray worker: the pid's rank), and its rank's host where it names none. Computed once
+    per decision."""
     out = []
     for d in digests:
         for e in d.elastic_roots:
@@ -93,7 +94,10 @@ def launcher_records(digests: Sequence[NodeDigest]) -> list[ElasticRoot]:
             if rank is None and e.pid is not None:
                 found = {d2.pid_ranks[e.pid] for d2 in digests if e.pid in d2.pid_ranks}
                 rank = found.pop() if len(found) == 1 and -1 not in found else None
-            out.append(e if rank == e.rank else e.model_copy(update={"rank": rank}))
+            host = e.host or (_only({d2.rank_hosts[rank] for d2 in digests
+                                     if rank in d2.rank_hosts}) if rank is not None else None)
+            out.append(e if (rank, host) == (e.rank, e.host)
+                       else e.model_copy(update={"rank": rank, "host": host}))
     return out
 
 

@@ -60,3 +60,31 @@ def test_a_launchers_record_on_a_nodes_short_name_is_on_its_full_name() -> None:
     found = first_failure([record], {"jupiter-cs-aus-214.reviz.ai2.in"})
     assert found is not None and found.rank == 21
     assert first_failure([record], {"jupiter-cs-aus-215.reviz.ai2.in"}) is None
+
+
+def test_a_pastes_node_ranks_and_processes_per_node_place_a_rank() -> None:
+    lines = [
+        "Launch, on each node (NODE_RANK=0 on ml-worker-3, 1 on ml-worker-4):",
+        "  torchrun --nnodes 2 --node-rank $NODE_RANK --nproc-per-node 4 --master-addr "
+        "ml-worker-3 --master-port 29611 train.py",
+        "[rank6]: RuntimeError: DataLoader worker (pid 2374415) is killed by signal: Killed.",
+    ]
+    assert _verdict(lines)[1:] == ([6], ["ml-worker-4"])
+
+
+def test_global_rank_0_runs_on_node_rank_0_and_a_launcher_record_gets_its_ranks_node() -> None:
+    lines = [
+        "2 nodes x 8 A100-80GB (gpu-box-a = node_rank 0, gpu-box-b = node_rank 1)",
+        "ERROR:composer.cli.launcher:Global rank 0 (PID 4411) exited with code 1",
+        "root@gpu-box-a:/workspace# touch /local_nvme/ckpt/x",
+        "touch: cannot touch '/local_nvme/ckpt/x': No space left on device",
+    ]
+    assert _verdict(lines) == ("storage", [0], ["gpu-box-a"])
+
+
+def test_node_ranks_two_hosts_claim_or_a_range_names_are_no_nodes() -> None:
+    root = "[rank0]: OSError: [Errno 28] No space left on device"
+    assert _verdict(["gpu-a1 (node_rank 0) and gpu-a2 (node_rank 0)", root])[2] == []
+    assert _verdict(["workerpool1 = 3 x a2-ultragpu-8g (node_rank 0-2)", root])[2] == []
+    assert _verdict(["machine_rank 0 = h100-b-03, machine_rank 1 = h100-b-07", root])[2] == [
+        "h100-b-03"]
