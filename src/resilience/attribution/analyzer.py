@@ -33,6 +33,7 @@ from .cycle_state import CycleState
 from .inbox import Inbox
 from .lines import find_timestamp, parse_line
 from .markers import parse_cycle_marker
+from .paste import node_lines
 from .progress import scan_progress
 from .records import elastic_entries
 from .registry import MAX_MATCH_CHARS
@@ -49,6 +50,10 @@ _ELASTIC_LINES = 11  # lines after `Root Cause (first observed failure):` holdin
 _ELASTIC_BYTES = 4096  # ... read from at most this many bytes from the header on; and bytes
 # before it searched for the `Failures:` list of the same summary (kept across blocks)
 MAX_PENDING = 64 << 20  # default bound of unscanned input
+# a stream without a node of its own (a file, a paste) is read for its section titles and
+# the hosts it says have which node rank (`paste.node_lines`) in its first this many bytes: a
+# paste is small, and a launcher's own stream knows its node
+_PASTE_BYTES = 2 << 20
 
 
 class _Pending(NamedTuple):
@@ -92,6 +97,7 @@ class Analyzer:
         self._carry = b""  # end of the previous block, for looking back
         self._elastic: _Pending | None = None  # a block ended inside torchelastic's summary
         self._cycle = self._new_cycle(cycle_id, 1)
+        self._paste_left = _PASTE_BYTES if node is None else 0
 
     # ---- input ---------------------------------------------------------------------------
     def feed_line_bytes(self, line: bytes) -> None:
@@ -262,6 +268,10 @@ class Analyzer:
         if found is not None:
             self._cycle.add_stretch(found, lambda at: lineno + buf.count(b"\n", a, at) + 1,
                                     lambda at: _time_at(buf, at))
+        if self._paste_left > 0:
+            self._paste_left -= b - a
+            for _, text in node_lines(buf, a, b):
+                self._cycle.paste_line(text)
 
     def _line(self, raw: str, lineno: int, buf: bytes, start: int, end: int) -> None:
         info = parse_line(raw)

@@ -10,7 +10,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .fingerprint import exception_type
 from .lines import LineInfo, parse_line, pid_of
 from .markers import parse_progress
-from .paste import kubectl_pod, prompt_host
+from .paste import is_fence, kubectl_pod, prompt_host, section_title
 from .patterns import FINITE_ASSERT, PATTERNS_BY_ID, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankmap import RankMap
@@ -62,6 +62,10 @@ class CycleState:
     # `user@host:~$ python train.py` name the host of the lines that follow
     section_host: str | None = None
     prompt_hosts: frozenset[str] | None = None  # hosts seen before the prompt, while it holds
+    # a section title's host (`=== node 1 (gpu-a800-02) ===`): the host of the workers' and
+    # their launcher's lines below it, until the next title or command
+    title_host: str | None = None
+    title_fence: bool = False  # inside a Markdown code block (its close ends the title)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -80,11 +84,18 @@ class CycleState:
         """
         if self._command(info):
             return
+        if "ode" in raw or "ODE" in raw or "achine" in raw or "ACHINE" in raw:
+            self._title(raw)
         if info.host is None and (ip := ray_node_ip(info.content)):
             info = info._replace(host=ip)  # Ray's memory monitor: the node of the pid it names
         own_host = info.host
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)
+        if info.host is None and self.title_host and self.node is None and (
+                (info.rank is not None and not info.rank_is_task
+                 and self.ranks.in_section(info.rank)) or info.local_rank is not None
+                or "failed (exitcode" in info.content or "exits with return code" in info.content):
+            info = info._replace(host=self.title_host)  # a worker's or its launcher's line
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:
@@ -134,6 +145,23 @@ class CycleState:
             base=self.ranks.section_base if local else None,
         ))
 
+    def paste_line(self, text: str) -> None:
+        """A line between the candidates that names a node or fences a code block
+        (`paste.node_lines`): which host has which node rank, a section title, the end of the
+        titled section's block."""
+        if is_fence(text):
+            self.title_fence = not self.title_fence
+            if not self.title_fence:
+                self.title_host = None  # a titled block ends with its fence
+            return
+        self.ranks.layout.read(text)
+        self._title(text)
+
+    def _title(self, text: str) -> None:
+        if self.node is None and (title := section_title(text.strip())) is not None:
+            self.title_host = title[0]
+            self.ranks.titled(title[1])
+
     def _room(self, key: tuple[int | None, int | None, str], bucket: list[Candidate],
               first_line: int | None) -> bool:
         """Whether a candidate with `key` is kept (making room in `bucket` for it)."""
@@ -161,12 +189,14 @@ class CycleState:
         logs <pod>`, a prompt `user@host:~$ torchrun ...`); it sets `section_host`."""
         if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
             self.section_host = pod  # the pasted output of one pod follows
+            self.title_host = None
             self.prompt_hosts = None  # a pod's output, whatever prompt came before
             return True
         prompt = prompt_host(info.content) if "@" in info.content else None
         if prompt is None:
             return False
         self.section_host = prompt or None
+        self.title_host = None
         self.prompt_hosts = frozenset(self.ranks.hosts)
         host = info.host or (self.section_host if self.node is None else None)
         self.ranks.add(info._replace(host=host), None, False)  # only its node rank counts

@@ -1,12 +1,15 @@
 """A paste's structure: command lines that say whose output follows (`kubectl logs <pod>`,
-`kubectl describe pod <pod>`, a shell prompt `user@host:~$ python train.py`)."""
+`kubectl describe pod <pod>`, a shell prompt `user@host:~$ python train.py`), the words that
+say which host has which node rank (`gpu-box-b = node_rank 1`), and section titles that say
+whose output follows (`=== node 1 (gpu-a800-02) ===`, `dgx-a-09 (node_rank 1):`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-__all__ = ["kubectl_pod", "prompt_host"]
+__all__ = ["is_fence", "kubectl_pod", "node_lines", "node_ranks", "prompt_host",
+           "section_title"]
 
 # a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
 # mentions kubectl)
@@ -100,3 +103,80 @@ def prompt_host(content: str) -> str | None:
             break
         program, rest = args[i].rsplit("/", 1)[-1], " ".join(args[i + 1:])
     return "" if program in _ELSEWHERE else m.group("h1") or m.group("h2") or ""
+
+
+# Which host has which node rank, in a paste's own words: `gpu-box-a = node_rank 0`,
+# `ml-train-02 (machine_rank 1)`, `=== ml-worker-4 (node rank 1) ===`; `machine_rank 1 =
+# h100-b-07`, `NODE_RANK=0 on ml-worker-3, 1 on ml-worker-4`; `node1 = a3-mega-12`, `node 1
+# (gpu-a800-02)`. Not a range (`a2-ultragpu-8g (node_rank 1-3)` is a machine type's).
+_HOST = r"([A-Za-z][\w.-]{0,60}\w)"
+_RANK_WORD = r"(?:node|machine|NODE|MACHINE)[_ -](?:rank|RANK)"
+_HOST_IS_NODE = re.compile(_HOST + r" {0,2}(?:=|\(|:) {0,2}" + _RANK_WORD
+                           + r"[= :]{0,3}(\d{1,4})\b(?![-\d])")
+_NODE_IS_HOST = re.compile(_RANK_WORD + r"[= ]{0,3}(\d{1,4}) ?(?:=|on|\(|:|->) ?" + _HOST
+                           + r"((?:, (?:and )?\d{1,4} (?:on|=) [A-Za-z][\w.-]{0,60}\w){0,16})")
+_NODE_N = re.compile(r"\b(?:[Nn]ode|NODE) ?(\d{1,3}) ?(?:= ?|\()" + _HOST + r"(?![\w.-])")
+_MORE_HOSTS = re.compile(r", (?:and )?(\d{1,4}) (?:on|=) ([A-Za-z][\w.-]{0,60}\w)")
+_NOT_A_HOST = re.compile(r"[A-Z_]{1,80}|[^\d-]{1,80}")  # `MASTER_ADDR`, `node`, `machine`
+
+
+def node_ranks(text: str) -> list[tuple[str, int]]:
+    """(host, node rank) pairs `text` states (see above)."""
+    pairs: list[tuple[str, str]] = []
+    if "ank" in text or "ANK" in text:
+        pairs += [(m.group(1), m.group(2)) for m in _HOST_IS_NODE.finditer(text)]
+        for m in _NODE_IS_HOST.finditer(text):
+            pairs += [(m.group(2), m.group(1)), *((h, k) for k, h in
+                                                 _MORE_HOSTS.findall(m.group(3) or ""))]
+    if "ode" in text or "ODE" in text:
+        pairs += [(m.group(2), m.group(1)) for m in _NODE_N.finditer(text)]
+    return [(host, int(index)) for host, index in pairs if not _NOT_A_HOST.fullmatch(host)]
+
+
+# a heading: framed (`=== .. ===`, `---- .. ----`, `### ..`, `**..**`, `==> ..`) or ending in
+# a colon (`Node 1 (hx-08), I only have the end of the tmux scrollback:`)
+_FRAMED = re.compile(r"^\s{0,4}(?:[=#*>-]{2,}|#{1,6} )"
+                     r"|(?:[=*-]{2,}|:|:\*\*|:?\s?`{3}\w{0,12})\s{0,4}$")
+_MAX_TITLE = 240
+
+
+def section_title(text: str) -> tuple[str, int] | None:
+    """(host, node rank) of a section title: a heading naming one host with its node rank,
+    whose output the lines below are (`=== node 1 (gpu-a800-02) ===`, `Output of NODE_RANK=1
+    (gpu-l40s-02):`, `dgx-a-09 (node_rank 1) has less output, just:`)."""
+    if len(text) > _MAX_TITLE or not _FRAMED.search(text):
+        return None
+    pairs = set(node_ranks(text))
+    return next(iter(pairs)) if len(pairs) == 1 else None
+
+
+# what `node_ranks` and `section_title` need on a line between the candidates (not
+# `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
+# a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
+# slower); a fence's rarer bytes are looked for first
+_NODE_WORDS = ((b"o", re.compile(rb"ode(?<=[Nn]ode)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)")),
+               (b"`", re.compile(rb"```")), (b"~", re.compile(rb"~~~")))
+_FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
+
+
+def is_fence(text: str) -> bool:
+    """Whether a line opens or closes a Markdown code block (```, ```log, ~~~)."""
+    return _FENCE.fullmatch(text) is not None
+
+
+def node_lines(buf: bytes, a: int, b: int) -> Iterator[tuple[int, str]]:
+    """(offset, text) of the lines of buf[a:b] that name a node or machine (where a paste
+    says which host has which node rank, or titles a host's output) or may fence a code
+    block, each once."""
+    hits = sorted(m.start() for byte, rx in _NODE_WORDS
+                  if (first := buf.find(byte, a, b)) >= 0  # memchr
+                  for m in rx.finditer(buf, first, b))
+    end = a
+    for at in hits:
+        if at < end:
+            continue  # on a line already given
+        start = buf.rfind(b"\n", a, at) + 1 or a
+        end = buf.find(b"\n", at, b)
+        end = b if end < 0 else end
+        if end - start <= _MAX_TITLE * 4:
+            yield start, buf[start:end].decode("utf-8", "replace")

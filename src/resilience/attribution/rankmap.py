@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from ..hostnames import same_host
 from .lines import IP, LineInfo
+from .nodelayout import NodeLayout
 from .records import rank_mapping
 
 __all__ = ["RankMap", "pair", "pair_rank"]
@@ -53,18 +54,6 @@ _MAP_RANK = re.compile(r"^\s{0,8}Process OMPI jobid: \[\d{1,9},\d{1,6}\] App: \d
 _SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
                     r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
                     r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")
-# a paste's own words on which host has which node rank: `gpu-box-a = node_rank 0`,
-# `ml-train-02 (machine_rank 1)`, `machine_rank 1 = h100-b-07`, `NODE_RANK=0 on ml-worker-3, 1
-# on ml-worker-4` (not a range: `a2-ultragpu-8g (node_rank 1-3)` is a machine type's)
-_HOST = r"([A-Za-z][\w.-]{0,60}\w)"
-_RANK_WORD = r"(?:node|machine|NODE|MACHINE)[_ -](?:rank|RANK)"
-_HOST_IS_NODE = re.compile(_HOST + r" {0,2}(?:=|\(|:) {0,2}" + _RANK_WORD
-                           + r"[= :]{0,3}(\d{1,4})\b(?![-\d])")
-_NODE_IS_HOST = re.compile(_RANK_WORD + r"[= ]{0,3}(\d{1,4}) ?(?:=|on|\(|:|->) ?" + _HOST
-                           + r"((?:, (?:and )?\d{1,4} (?:on|=) [A-Za-z][\w.-]{0,60}\w){0,16})")
-_MORE_HOSTS = re.compile(r", (?:and )?(\d{1,4}) (?:on|=) ([A-Za-z][\w.-]{0,60}\w)")
-_NOT_A_HOST = re.compile(r"[A-Z_]{1,80}|[^\d-]{1,80}")  # `MASTER_ADDR`, `node`, `machine`
-_MAX_PER_NODE = 64  # processes per node taken from a launcher's line
 _RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) "
                        r"world_rank=(\d{1,6})\b")
 
@@ -133,11 +122,8 @@ class RankMap:
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
     # started a launcher per node and its tasks are nodes
     tasks_are_nodes: bool = False
-    # host -> node rank in a paste's own words (`gpu-box-b = node_rank 1`); -1 if two disagree
-    node_index: dict[str, int] = field(default_factory=dict)
-    # processes per node a launcher's line gives (`--nproc_per_node=8`, an agent's
-    # `global_ranks=[..]`): used with `node_index` only where all agree
-    per_node: set[int] = field(default_factory=set)
+    # hosts' node ranks in a paste's own words and the processes per node
+    layout: NodeLayout = field(default_factory=NodeLayout)
 
     @property
     def tasks_are_ranks(self) -> bool:
@@ -222,10 +208,9 @@ class RankMap:
                         self.hosts.add(m.group(1))
                     pair(self.pid_hosts, pid, m.group(1))
                     pair(self.rank_hosts, rank, m.group(1), names=True)
-        if (np := _NPROC.search(content)) and len(self.per_node) < 4:
-            self.per_node.add(int(np.group(1)))
-        if "ank" in content or "ANK" in content:
-            self._node_index(content)
+        if (np := _NPROC.search(content)):
+            self.layout.per_node_is(int(np.group(1)))
+        self.layout.read(content)
         if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
                 or "machine-rank" in content or "NODE_RANK" in content) \
                 and (nr := _NODE_RANK.search(content)) and np:
@@ -248,23 +233,11 @@ class RankMap:
         if "global_ranks=[" in content and (m := _AGENT_GLOBALS.search(content)):
             self._agent([int(r) for r in m.group(1).split(", ")], info)
 
-    def _node_index(self, content: str) -> None:
-        """Hosts and their node ranks in the paste's own words (`_HOST_IS_NODE`)."""
-        pairs = [(m.group(1), m.group(2)) for m in _HOST_IS_NODE.finditer(content)]
-        for m in _NODE_IS_HOST.finditer(content):
-            pairs += [(m.group(2), m.group(1)), *((h, k) for k, h in
-                                                 _MORE_HOSTS.findall(m.group(3) or ""))]
-        for host, index in pairs:
-            if not _NOT_A_HOST.fullmatch(host) and len(self.node_index) < _MAX_PAIRS \
-                    and self.node_index.setdefault(host, int(index)) != int(index):
-                self.node_index[host] = -1
-
     def _agent(self, ranks: list[int], info: LineInfo) -> None:
         """A torchelastic agent's `global_ranks=[8, 9, ...]`."""
         if ranks not in self.agent_globals and len(self.agent_globals) < 8:
             self.agent_globals.append(ranks)
-        if len(self.per_node) < 4:
-            self.per_node.add(len(ranks))
+        self.layout.per_node_is(len(ranks))
         if info.task is None and not info.host:
             # the agent of the node whose output follows; two agents with no worker line
             # between them started together, and their workers' lines interleave
@@ -302,43 +275,28 @@ class RankMap:
                 node = self.task_hosts.get(task)  # a rank seen under two tasks has task -1
                 if node:
                     pair(rank_hosts, rank, node)
-        for rank, host in self._by_index().items():
+        for rank, host in self.layout.placed().items():
             rank_hosts.setdefault(rank, host)
         if self.aliases:
             rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
 
-    def _indexed(self) -> dict[str, int]:
-        """host -> node rank where the paste says so and no two hosts claim one node rank."""
-        claims: dict[int, int] = {}
-        for index in self.node_index.values():
-            claims[index] = claims.get(index, 0) + 1
-        return {host: index for host, index in self.node_index.items()
-                if index >= 0 and claims[index] == 1}
+    def in_section(self, rank: int) -> bool:
+        """Whether a global rank may be one of the titled section's node (unknown: yes)."""
+        per_node = self.layout.per_node()
+        base = self.section_base
+        return base is None or not per_node or base <= rank < base + per_node
 
-    def _by_index(self) -> dict[int, str]:
-        """rank -> host from the paste's node ranks (`node_index`): global rank 0 runs on node
-        rank 0 under every launcher; with the processes per node known (one value), each
-        node's ranks."""
-        placed: dict[int, str] = {}
-        per_node = next(iter(self.per_node)) if len(self.per_node) == 1 else 0
-        for host, index in self._indexed().items():
-            if index == 0:
-                placed[0] = host
-            if 0 < per_node <= _MAX_PER_NODE and index < _MAX_PAIRS // per_node:
-                placed.update(dict.fromkeys(range(index * per_node, (index + 1) * per_node),
-                                            host))
-        return placed
+    def titled(self, index: int) -> None:
+        """A paste's section title names the node rank of the output below: its first global
+        rank is the section's base, with the processes per node known."""
+        per_node = self.layout.per_node()
+        self.section_base = index * per_node if per_node else None
 
     def node_bases(self) -> dict[str, int]:
         """Each node's first global rank: the launchers' lines' (`bases`), and for a host the
         paste gives a node rank, node rank x processes per node."""
-        bases = dict(self.bases)
-        per_node = next(iter(self.per_node)) if len(self.per_node) == 1 else 0
-        if 0 < per_node <= _MAX_PER_NODE:
-            for host, index in self._indexed().items():
-                bases.setdefault(host, index * per_node)
-        return bases
+        return {**self.layout.bases(), **self.bases}
 
     def _by_slot(self, known: dict[int, str]) -> dict[int, str]:
         """rank -> host by slot in host order (Open MPI's default mapping), where the lines

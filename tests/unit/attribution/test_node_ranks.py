@@ -88,3 +88,56 @@ def test_node_ranks_two_hosts_claim_or_a_range_names_are_no_nodes() -> None:
     assert _verdict(["workerpool1 = 3 x a2-ultragpu-8g (node_rank 0-2)", root])[2] == []
     assert _verdict(["machine_rank 0 = h100-b-03, machine_rank 1 = h100-b-07", root])[2] == [
         "h100-b-03"]
+
+
+_LAUNCH = ("torchrun --nnodes=2 --node_rank=$NODE_RANK --nproc_per_node=8 --master_addr=10.1.0.31 "
+           "--tee 3 train.py")
+
+
+def test_a_section_title_names_the_node_and_node_rank_of_the_output_below() -> None:
+    lines = [
+        _LAUNCH,
+        "Output of node 0 (gpu-a-31):",
+        "```",
+        "[default0]:step 2200 loss 2.31",
+        "```",
+        "Node 1 (gpu-a-32) had already exited ~30 min before that, its output ends with:",
+        "```",
+        "[default5]:AssertionError: loss is not finite",
+        "[default5]:RuntimeError: CUDA error: device-side assert triggered",
+        "```",
+    ]
+    assert _verdict(lines)[1:] == ([13], ["gpu-a-32"])
+
+
+def test_a_titled_code_block_ends_with_its_fence_and_a_rank_outside_it_is_not_its() -> None:
+    oom = ("[rank21]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 896.00 MiB. "
+           "GPU 5 has a total capacity of 79.10 GiB of which 100.00 MiB is free.")
+    fenced = [_LAUNCH, "Node 0 (a3m-7f2k) output, full:", "```", "[rank3]:step 140", "```",
+              "and the tail of the node someone asked for", oom]
+    assert _verdict(fenced)[2] == []  # the block of node 0 ended above
+    named = [*fenced[:5], "and the tail of node 2 (a3m-q9dx), which someone asked for", oom]
+    assert _verdict(named)[2] == ["a3m-q9dx"]  # its ranks: 16-23
+    unfenced = [_LAUNCH, "Node 0 (a3m-7f2k) output, full:", "[rank3]:step 140", oom]
+    assert _verdict(unfenced)[2] == []  # rank 21 is not one of node 0's 8
+
+
+def test_accelerates_total_processes_over_machines_is_the_processes_per_node() -> None:
+    lines = [
+        "accelerate launch --num_machines 2 --machine_rank 1 --main_process_ip hx-07 "
+        "--num_processes 16 -m axolotl.cli.train sft.yml",
+        "Node 1 (hx-08), I only have the end of the tmux scrollback:",
+        "[default5]:RuntimeError: CUDA error: device-side assert triggered",
+    ]
+    assert _verdict(lines)[1:] == ([13], ["hx-08"])
+
+
+def test_without_processes_per_node_a_title_still_names_its_ranks_node_until_its_fence() -> None:
+    oom = "[rank12]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    titled = ["node 0 (gpu-a800-01):", "```", "[rank3]:step 40", "```",
+              "node 1 (gpu-a800-02), only the tail survived:", "```", oom, "```"]
+    assert _verdict(titled)[1:] == ([12], ["gpu-a800-02"])
+    after = ["node 1 (gpu-a800-02):", "```", "[rank9]:step 40", "```", "and the other one:", oom]
+    assert _verdict(after)[2] == []
+    prose = ["I think node 1 (gpu-a800-02) is fine, it ran yesterday. The error is", oom]
+    assert _verdict(prose)[2] == []  # not a heading: no section

@@ -1,0 +1,84 @@
+"""Which host is which node rank, in a paste's own words, and how many processes each node
+runs: together they place global ranks on hosts (rank = node rank x processes per node +
+local rank) where no line pairs a rank with its host.
+
+The node ranks come from `paste.node_ranks` (`gpu-box-b = node_rank 1`, `NODE_RANK=0 on
+ml-worker-3, 1 on ml-worker-4`, `=== node 1 (gpu-a800-02) ===`); the processes per node from a
+launcher's line (`--nproc_per_node=8`, accelerate's `--num_machines 2 ... --num_processes 16`,
+a torchelastic agent's `global_ranks=[8, ..., 15]`), used only where every such line agrees.
+Global rank 0 runs on node rank 0 under every launcher, whatever the processes per node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .paste import node_ranks
+
+__all__ = ["NodeLayout"]
+
+_MAX_HOSTS = 1024
+_MAX_PER_NODE = 64  # processes per node taken from a launcher's line
+_MAX_RANKS = 1024  # ranks placed
+# accelerate's total: `--num_machines 2 ... --num_processes 16` is 8 per node
+_ACCELERATE = re.compile(
+    r"--num[_-]machines[= ](\d{1,4})\b.{0,400}?--num[_-]processes[= ](\d{1,6})\b"
+    r"|--num[_-]processes[= ](\d{1,6})\b.{0,400}?--num[_-]machines[= ](\d{1,4})\b")
+
+
+@dataclass
+class NodeLayout:
+    # host -> node rank in a paste's own words; -1 if two lines disagree
+    node_index: dict[str, int] = field(default_factory=dict)
+    counts: set[int] = field(default_factory=set)  # processes per node the lines give
+
+    def read(self, content: str) -> None:
+        """What a line says: hosts' node ranks, accelerate's machines and processes."""
+        if "ank" in content or "ANK" in content or "ode" in content or "ODE" in content:
+            for host, index in node_ranks(content):
+                if len(self.node_index) < _MAX_HOSTS \
+                        and self.node_index.setdefault(host, index) != index:
+                    self.node_index[host] = -1
+        if ("num_machines" in content or "num-machines" in content) \
+                and (m := _ACCELERATE.search(content)):
+            machines, total = (int(m.group(1)), int(m.group(2))) if m.group(1) else (
+                int(m.group(4)), int(m.group(3)))
+            if machines > 0 and total % machines == 0:
+                self.per_node_is(total // machines)
+
+    def per_node_is(self, count: int) -> None:
+        if len(self.counts) < 4:
+            self.counts.add(count)
+
+    def per_node(self) -> int:
+        """The processes per node the lines agree on, or 0."""
+        count = next(iter(self.counts)) if len(self.counts) == 1 else 0
+        return count if count <= _MAX_PER_NODE else 0
+
+    def indexed(self) -> dict[str, int]:
+        """host -> node rank where the paste says so and no two hosts claim one node rank."""
+        claims: dict[int, int] = {}
+        for index in self.node_index.values():
+            claims[index] = claims.get(index, 0) + 1
+        return {host: index for host, index in self.node_index.items()
+                if index >= 0 and claims[index] == 1}
+
+    def placed(self) -> dict[int, str]:
+        """rank -> host: rank 0 on node rank 0's host; with the processes per node known,
+        each node's ranks."""
+        placed: dict[int, str] = {}
+        per_node = self.per_node()
+        for host, index in self.indexed().items():
+            if index == 0:
+                placed[0] = host
+            if per_node and (index + 1) * per_node <= _MAX_RANKS:
+                placed.update(dict.fromkeys(range(index * per_node, (index + 1) * per_node),
+                                            host))
+        return placed
+
+    def bases(self) -> dict[str, int]:
+        """host -> its first global rank, with the processes per node known."""
+        per_node = self.per_node()
+        return {host: index * per_node for host, index in self.indexed().items()} if per_node \
+            else {}
