@@ -68,6 +68,13 @@ def culprits(
         hosts = {c.node for _, c in pool if c.category is root.category and c.node
                  and c.role is Role.INITIATING}
         nodes = hosts if len(hosts) == 1 else nodes
+    if kind == "node_failure" and len(nodes) == 1:
+        # a node lost (SLURM's node failure, a reclaimed VM): every rank it ran, where the
+        # log places a block of them there (not a few with gaps: a partial view)
+        (node,) = nodes
+        lost = sorted({rank for d in digests for rank, host in d.rank_hosts.items()
+                       if host and same_host(host, node)})
+        ranks = lost if lost and lost[-1] - lost[0] + 1 == len(lost) else ranks
     return tuple(ranks), nodes_of(ranks, nodes, pool, digests)
 
 

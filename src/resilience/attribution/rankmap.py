@@ -83,6 +83,19 @@ def pair_rank(table: dict[int, int], pid: int, rank: int) -> None:
         table[pid] = rank
 
 
+_MAX_TASKS = 256  # task ids of one `srun: error:` line paired with its host
+
+
+def _task_ids(ranges: str) -> list[int]:
+    """srun's `4-7,9` as [4, 5, 6, 7, 9] (at most `_MAX_TASKS`)."""
+    ids: list[int] = []
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            ids += range(int(first), min(int(last or first), int(first) + _MAX_TASKS) + 1)
+    return ids[:_MAX_TASKS]
+
+
 @dataclass
 class RankMap:
     rank_hosts: dict[int, str] = field(default_factory=dict)
@@ -156,8 +169,10 @@ class RankMap:
         if info.task is not None:
             self.max_task = max(self.max_task, info.task)
             if "srun: error: " in info.content and (m := _TASKS.search(info.content)):
-                # `tasks 4-7,9`: the highest task id srun names
+                # `tasks 4-7,9`: the highest task id srun names, and each one's host
                 self.max_task = max(self.max_task, *map(int, _NUMBER.findall(m.group(1))))
+                for task in _task_ids(m.group(1)) if info.host else ():
+                    pair(self.task_hosts, task, info.host or "")
             # a rank of its own, a local rank, or the torchelastic agent of more than one
             # worker (a local rank above 0, a sibling it stops) under a task id: srun started
             # one launcher per node

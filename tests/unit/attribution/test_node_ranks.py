@@ -141,3 +141,21 @@ def test_without_processes_per_node_a_title_still_names_its_ranks_node_until_its
     assert _verdict(after)[2] == []
     prose = ["I think node 1 (gpu-a800-02) is fine, it ran yesterday. The error is", oom]
     assert _verdict(prose)[2] == []  # not a heading: no section
+
+
+def test_a_lost_node_is_every_rank_srun_placed_there() -> None:
+    lines = [
+        "srun: error: Node failure on nid002317",
+        "srun: error: nid002314: tasks 0-3: Killed",
+        "srun: error: nid002317: tasks 8-11: Killed",
+    ]
+    assert _verdict(lines) == ("scheduler", [8, 9, 10, 11], ["nid002317"])
+
+
+def test_a_lost_nodes_ranks_with_gaps_are_a_partial_view_not_its_ranks() -> None:
+    lines = [
+        "srun: error: Node failure on gpu-054",
+        "gpu-054:81:392 [0] NCCL INFO comm 0x5a1 rank 24 nranks 32 cudaDev 0 busId 1000 - Init",
+        "gpu-054:82:393 [2] NCCL INFO comm 0x5a2 rank 26 nranks 32 cudaDev 2 busId 2000 - Init",
+    ]
+    assert _verdict(lines) == ("scheduler", [], ["gpu-054"])
