@@ -162,17 +162,22 @@ def bench_stream(path: Path, stream_bytes: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size-mb", type=int, default=500)
-    p.add_argument("--stream-mb", type=int, default=64)
+    p.add_argument("--stream-mb", type=int, default=64,
+                   help="MiB of the log fed line by line to the streaming analyzer (0: skip)")
     p.add_argument("--dir", default=None, help="where to write the generated log (temp dir)")
     args = p.parse_args(argv)
     if args.dir is not None and not os.path.isdir(args.dir):
         p.error(f"--dir {args.dir}: no such directory; create it or leave --dir out")
+    if args.size_mb < 1 or args.stream_mb < 0:
+        p.error(f"--size-mb {args.size_mb} / --stream-mb {args.stream_mb}: the log needs at "
+                "least 1 MiB, and the stream 0 MiB (skipped) or more")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "multi_rank.log"
         _, dt = _timed(lambda: generate(path, args.size_mb * MB))
         print(f"generated {path.stat().st_size / MB:.0f} MiB in {dt:.1f} s "
               f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
-        for line in bench_file(path) + bench_stream(path, args.stream_mb * MB):
+        stream = bench_stream(path, args.stream_mb * MB) if args.stream_mb else []
+        for line in bench_file(path) + stream:
             print(line)
     return 0
 
