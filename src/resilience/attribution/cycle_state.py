@@ -23,7 +23,7 @@ from .records import (
     spawn_exit,
     srun_exit,
 )
-from .registry import Role, match_content
+from .registry import MAX_MATCH_CHARS, Role, match_content
 from .verdict import Category
 
 __all__ = ["CycleState"]
@@ -113,6 +113,8 @@ class CycleState:
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") or _HEADING.match(info.content) \
             else match_content(info.content)
+        if pattern is not None and _quoted(pattern.compiled, info):
+            pattern = None  # prose that quotes the error: `... dies with "Bus error" on ...`
         if pattern is None:
             self.add_progress(info.content, lineno, info.timestamp)
             return
@@ -326,6 +328,28 @@ class CycleState:
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
             agent_ranks=list(self.ranks.agent_globals), node_bases=self.ranks.node_bases(),
         )
+
+
+_QUOTES = {'"': '"', "\u201c": "\u201d", "`": "`"}
+
+
+def _quoted(rx: re.Pattern[str], info: LineInfo) -> bool:
+    """Whether a line without a prefix (no rank, host, clock or task: prose) has the fault
+    only inside quotes, as a title or a question quotes it (`dies with "Bus error" on ..`)."""
+    if info.rank is not None or info.host or info.timestamp is not None \
+            or info.task is not None or info.local_rank is not None \
+            or exception_type(info.content) is not None:  # an exception quoting its cause
+        return False
+    text = info.content[:MAX_MATCH_CHARS]
+    m = rx.search(text)
+    if m is None or m.start() == 0:
+        return False
+    for open_q, close_q in _QUOTES.items():
+        opening = text.rfind(open_q, 0, m.start())
+        if opening >= 0 and text.count(open_q, 0, opening) % 2 == 0 and \
+                close_q in text[m.end():] and open_q not in text[opening + 1:m.start()]:
+            return True
+    return False
 
 
 def _a_failure(c: Candidate) -> bool:

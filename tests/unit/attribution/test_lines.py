@@ -33,6 +33,9 @@ from resilience.attribution.lines import find_timestamp, parse_line
      "RuntimeError: x"),
     ("ERROR\t2024-05-14 01:31:02 +0000\tservice\tThe replica workerpool0-0 exited", None, None,
      "ERROR\t2024-05-14 01:31:02 +0000\tservice\tThe replica workerpool0-0 exited"),
+    # Logs Explorer's copy: severity letter, time, replica
+    ("E 2024-08-02T12:07:32.014Z workerpool0-0 train.py: error: unrecognized arguments: --x",
+     None, "workerpool0-0", "train.py: error: unrecognized arguments: --x"),
     # `kubectl get events`: the pod the event is about
     ("16m  Warning   NodeShutdown  pod/llama-ft-workers-0-2-8xkqz   Pod was terminated", None,
      "llama-ft-workers-0-2-8xkqz",

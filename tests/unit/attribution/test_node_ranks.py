@@ -159,3 +159,14 @@ def test_a_lost_nodes_ranks_with_gaps_are_a_partial_view_not_its_ranks() -> None
         "gpu-054:82:393 [2] NCCL INFO comm 0x5a2 rank 26 nranks 32 cudaDev 2 busId 2000 - Init",
     ]
     assert _verdict(lines) == ("scheduler", [], ["gpu-054"])
+
+
+def test_prose_quoting_an_error_is_a_mention_and_an_exception_quoting_its_cause_is_not() -> None:
+    bus = ("ERROR: Unexpected bus error encountered in worker. This might be caused by "
+           "insufficient shared memory (shm).")
+    title = '[forum] RTMDet-L multi-node fine-tune dies with "Bus error" on one worker'
+    # the worker's bus error (its /dev/shm: STOP), not the title's quote of it (a node's SIGBUS)
+    assert analyze_lines([title, bus]).action.value == "STOP"
+    save = ('safetensors_rust.SafetensorError: Error while serializing: IoError(Os { code: 28, '
+            'kind: StorageFull, message: "No space left on device" })')
+    assert _verdict([save])[0] == "storage"
