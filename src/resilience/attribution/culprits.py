@@ -41,6 +41,10 @@ def culprits(
         return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
+    if root.pattern == "slurm_cancel_node_fail":  # the node SLURM says failed, if one is named
+        failed = {c.node for _, c in pool if c.kind == "node_failure" and c.node
+                  and c.pattern != root.pattern}
+        ranks, nodes = [], failed if len(failed) == 1 else set()
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
@@ -66,7 +70,7 @@ def culprits(
     if not nodes and (not ranks or root.category in _NODE_FAULTS):
         # the one host whose lines show this kind of fault (an Xid in a node's dmesg)
         hosts = {c.node for _, c in pool if c.category is root.category and c.node
-                 and c.role is Role.INITIATING}
+                 and c.role is Role.INITIATING and c.pattern != "slurm_cancel_node_fail"}
         nodes = hosts if len(hosts) == 1 else nodes
     if kind == "node_failure" and len(nodes) == 1:
         # a node lost (SLURM's node failure, a reclaimed VM): every rank it ran, where the

@@ -246,8 +246,14 @@ PATTERNS: tuple[Pattern, ...] = (
             "2024-05-02T11:00:12 DUE TO TIME LIMIT ***", kind="time_limit", tier=0,
             confidence=0.97),
     Pattern("slurm_node_fail", C.SCHEDULER, IN,
-            r"DUE TO NODE FAIL|srun: error: Node failure on|NODE_FAIL|node failure",
+            r"srun: error: Node failure on|NODE_FAIL|node failure",
             "srun: error: Node failure on gpu-node-113", kind="node_failure", tier=0,
+            confidence=0.9),
+    # slurmstepd of the batch host (or of each node) reporting that another node failed: the
+    # host it names is the reporter's (`culprits._reporter`)
+    Pattern("slurm_cancel_node_fail", C.SCHEDULER, IN, r"DUE TO NODE FAIL",
+            "slurmstepd: error: *** JOB 3301928 ON gn-0117 CANCELLED AT 2024-02-19T04:12:55 DUE "
+            "TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***", kind="node_failure", tier=0,
             confidence=0.9),
     # one node's VM reclaimed by the cloud (a spot / preemptible VM; the kubelet's pod message,
     # GCE's operation): that node is lost, like a node failure, not the whole job's allocation

@@ -170,3 +170,10 @@ def test_prose_quoting_an_error_is_a_mention_and_an_exception_quoting_its_cause_
     save = ('safetensors_rust.SafetensorError: Error while serializing: IoError(Os { code: 28, '
             'kind: StorageFull, message: "No space left on device" })')
     assert _verdict([save])[0] == "storage"
+
+
+def test_slurmstepd_reporting_a_node_failure_is_not_the_failed_node() -> None:
+    cancel = ("slurmstepd: error: *** JOB 3301928 ON gn-0117 CANCELLED AT 2024-02-19T04:12:55 "
+              "DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***")
+    assert _verdict([cancel]) == ("scheduler", [], [])
+    assert _verdict([cancel, "srun: error: Node failure on gn-0121"])[2] == ["gn-0121"]
