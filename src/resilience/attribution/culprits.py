@@ -42,9 +42,9 @@ def culprits(
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
     if root.pattern == "slurm_cancel_node_fail":  # the node SLURM says failed, if one is named
-        lost = {c.node for _, c in pool if c.kind == "node_failure" and c.node
-                and c.pattern != root.pattern}
-        ranks, nodes = [], lost if len(lost) == 1 else set()
+        named = {c.node for _, c in pool if c.kind == "node_failure" and c.node
+                 and c.pattern != root.pattern}
+        ranks, nodes = [], named if len(named) == 1 else set()
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
