@@ -10,7 +10,8 @@ Root selection (ATTRIBUTION.md, "How to find the root, not the noise"):
 2. If any initiating candidate exists, the root is the best by (tier, timeout?, time): tier 0
    is environment evidence (GPU Xid, host, scheduler) that explains later software errors; tier
    1 definite software faults; tier 2 weak signatures (store errors, unclassified exceptions).
-   Inside one stream the earliest line wins; across streams the earliest timestamp.
+   Inside one stream the earliest line wins, a failure before a mention of one (a paste's
+   prose quoting the error: `mentions.a_failure`); across streams the earliest timestamp.
 3. Otherwise the root is the earliest cascade (network before timeouts), and the verdict says
    that nothing initiating was seen (all timeouts -> `hang`).
 """
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from .digest import STALE_AFTER, Candidate, NodeDigest
 from .explain import Root, build_verdict, no_root_verdict
+from .mentions import a_failure
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records, resolve
@@ -51,9 +53,11 @@ def live_candidates(
 def _best_per_stream(
     pool: list[tuple[int, Candidate]], cascade: bool
 ) -> list[tuple[int, Candidate]]:
-    def key(item: tuple[int, Candidate]) -> tuple[int, bool, int]:
+    def key(item: tuple[int, Candidate]) -> tuple[int, bool, bool, int]:
         c = item[1]
-        return (int(c.tier == 2), False, c.line) if cascade else (c.tier, c.timeout, c.line)
+        if cascade:
+            return (int(c.tier == 2), False, False, c.line)
+        return (c.tier, not a_failure(c), c.timeout, c.line)  # a failure before a mention
 
     best: dict[int, tuple[int, Candidate]] = {}
     for item in pool:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
-from .fingerprint import exception_type
-from .lines import LineInfo, parse_line, pid_of
+from .lines import LineInfo, pid_of
 from .markers import parse_progress
+from .mentions import a_failure, quoted
 from .paste import is_fence, kubectl_pod, prompt_host, section_title
-from .patterns import FINITE_ASSERT, PATTERNS_BY_ID, asserts_finite, ray_node_ip
+from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankmap import RankMap
 from .records import (
@@ -23,7 +23,7 @@ from .records import (
     spawn_exit,
     srun_exit,
 )
-from .registry import MAX_MATCH_CHARS, Role, match_content
+from .registry import Role, match_content
 from .verdict import Category
 
 __all__ = ["CycleState"]
@@ -113,7 +113,7 @@ class CycleState:
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") or _HEADING.match(info.content) \
             else match_content(info.content)
-        if pattern is not None and _quoted(pattern.compiled, info):
+        if pattern is not None and quoted(pattern.compiled, info):
             pattern = None  # prose that quotes the error: `... dies with "Bus error" on ...`
         if pattern is None:
             self.add_progress(info.content, lineno, info.timestamp)
@@ -235,14 +235,14 @@ class CycleState:
 
     def _survived_numerical(self) -> int | None:
         """Line of the first numerical fault that progress and a later checkpoint left
-        behind, if any. A failure, not a mention of one (`_a_failure`)."""
+        behind, if any. A failure, not a mention of one (`mentions.a_failure`)."""
         ckpt = self.checkpoint_line
         if ckpt is None:
             return None
         return min((c.first_line or c.line for cs in self.candidates.values() for c in cs
                     if c.category is Category.NUMERICAL and c.line < ckpt
                     and self.progress_seq - c.progress_seq >= STALE_AFTER
-                    and _a_failure(c)), default=None)
+                    and a_failure(c)), default=None)
 
     def add_progress(self, content: str, lineno: int, timestamp: float | None = None) -> None:
         """Count an iteration / step / checkpoint line."""
@@ -328,38 +328,3 @@ class CycleState:
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
             agent_ranks=list(self.ranks.agent_globals), node_bases=self.ranks.node_bases(),
         )
-
-
-_QUOTES = {'"': '"', "\u201c": "\u201d", "`": "`"}
-
-
-def _quoted(rx: re.Pattern[str], info: LineInfo) -> bool:
-    """Whether a line without a prefix (no rank, host, clock or task: prose) has the fault
-    only inside quotes, as a title or a question quotes it (`dies with "Bus error" on ..`)."""
-    if info.rank is not None or info.host or info.timestamp is not None \
-            or info.task is not None or info.local_rank is not None \
-            or exception_type(info.content) is not None:  # an exception quoting its cause
-        return False
-    text = info.content[:MAX_MATCH_CHARS]
-    m = rx.search(text)
-    if m is None or m.start() == 0:
-        return False
-    for open_q, close_q in _QUOTES.items():
-        opening = text.rfind(open_q, 0, m.start())
-        if opening >= 0 and text.count(open_q, 0, opening) % 2 == 0 and \
-                close_q in text[m.end():] and open_q not in text[opening + 1:m.start()]:
-            return True
-    return False
-
-
-def _a_failure(c: Candidate) -> bool:
-    """Whether candidate `c` is a failure rather than a mention of one: a line of a rank, with
-    a clock, or whose message is the fault (an exception raised, `FloatingPointError: ...`; a
-    line that begins with it, `Loss is nan, stopping training`). A paste's title that quotes
-    the error (`Posted in: Trainer > "FloatingPointError on all ranks"`) is none of these."""
-    if c.rank is not None or c.timestamp is not None:
-        return True
-    content = parse_line(c.text).content.lstrip()
-    pattern = PATTERNS_BY_ID.get(c.pattern)
-    return exception_type(content) is not None or (
-        pattern is not None and pattern.compiled.match(content) is not None)

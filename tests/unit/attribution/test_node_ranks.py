@@ -177,3 +177,17 @@ def test_slurmstepd_reporting_a_node_failure_is_not_the_failed_node() -> None:
               "DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***")
     assert _verdict([cancel]) == ("scheduler", [], [])
     assert _verdict([cancel, "srun: error: Node failure on gn-0121"])[2] == ["gn-0121"]
+
+
+def test_a_failure_line_is_the_root_before_prose_that_mentions_it() -> None:
+    prose = "my 4-node job never starts, rank 0 dies after 30 min with DistStoreError, firewall?"
+    store = ("0: torch.distributed.DistStoreError: Timed out after 1801 seconds waiting for "
+             "clients. 24/32 clients joined.")
+    v = analyze_lines([prose, "srun: error: hgx-07: task 0: Exited with exit code 1", store])
+    assert (v.evidence[0].line, list(v.culprit_ranks)) == (3, [])
+    # a program's record without a known prefix, and torchelastic's error file, are failures
+    nan = "I20231105 21:40:31 2771904 dinov2 train.py:265] NaN detected"
+    assert _verdict([nan, "AssertionError"])[0] == "numerical"
+    handler = '    "message": "RendezvousConnectionError: The connection to the C10d store has failed."'
+    late = "torch.distributed.elastic.rendezvous.api.RendezvousTimeoutError"
+    assert analyze_lines([handler, late]).evidence[0].line == 1
