@@ -188,6 +188,7 @@ def test_a_failure_line_is_the_root_before_prose_that_mentions_it() -> None:
     # a program's record without a known prefix, and torchelastic's error file, are failures
     nan = "I20231105 21:40:31 2771904 dinov2 train.py:265] NaN detected"
     assert _verdict([nan, "AssertionError"])[0] == "numerical"
-    handler = '    "message": "RendezvousConnectionError: The connection to the C10d store has failed."'
+    handler = ('    "message": "RendezvousConnectionError: The connection to the C10d store has '
+               'failed."')
     late = "torch.distributed.elastic.rendezvous.api.RendezvousTimeoutError"
     assert analyze_lines([handler, late]).evidence[0].line == 1
