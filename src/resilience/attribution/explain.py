@@ -118,7 +118,11 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     root_fp = fingerprint(r.category.value, r.text, r.pattern)
     same = [c for _, c in pool if c.pattern == r.pattern
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
-    records = launcher_records(digests)
+    # a checkpoint saved between a launcher's record and the root: that record was an earlier
+    # attempt's failure (a retry the log does not mark as a cycle), not this one's
+    ckpt = digests[root.stream].checkpoint_line
+    records = launcher_records(digests, (root.stream, ckpt) if ckpt is not None
+                               and ckpt < r.line else None)
     failing = _failing_ranks(pool, records)
     killed = killed_silently(records)
     category, kind, note = _refine(r, digests[root.stream], same, failing, pool, digests,

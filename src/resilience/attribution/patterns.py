@@ -137,7 +137,8 @@ PATTERNS: tuple[Pattern, ...] = (
             r"[Ll]oss (?:is|became|become|was|=|:)\s{0,3}(?:nan|NaN|inf|Inf|-inf|infinite)\b|\b(?:NaN|nan) (?:loss|"
             r"detected|encountered|or Inf found in (?:loss|grad))|[Dd]etected (?:NaN|nan|inf|Inf)"
             r"|is non-finite|returned nan values|FloatingPointError|probability tensor contains either"
-            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b|found (?:NaN|Inf)\b",
+            r"|[Ll]oss (?:exploded|diverged)|contains (?:NaN|nan|inf)s?\b|found (?:NaN|Inf)\b"
+            r"|[Nn]on-finite (?:loss|grad(?:ient)?s?|values?)\b",
             "Loss is nan, stopping training", confidence=0.9),
     # ---- storage -----------------------------------------------------------------------------
     Pattern("weights_only", C.USER_CODE, IN, r"Weights only load failed",

@@ -192,3 +192,18 @@ def test_a_failure_line_is_the_root_before_prose_that_mentions_it() -> None:
                'failed."')
     late = "torch.distributed.elastic.rendezvous.api.RendezvousTimeoutError"
     assert analyze_lines([handler, late]).evidence[0].line == 1
+
+
+def test_a_launchers_record_before_a_checkpoint_saved_before_the_root_was_an_earlier_try() -> None:
+    lines = [
+        "RuntimeError: Non-finite loss (nan) at batch 4212ba; aborting",
+        "ERROR:composer.cli.launcher:Global rank 9 (PID 4411) exited with code 1",
+        "[batch=4300/48000]: Train loss: 2.31",
+        "[batch=5000/48000]: Uploading checkpoint to s3://ckpt/ep0-ba5000-rank0.pt",
+        "[batch=5100/48000]: Train loss: 2.29",
+        "RuntimeError: Non-finite loss (nan) at batch 5131ba; aborting",
+        "ERROR:composer.cli.launcher:Global rank 3 (PID 5120) exited with code 1",
+    ]
+    v = analyze_lines(lines)
+    assert (v.action.value, v.category.value, list(v.culprit_ranks)) == ("RESTART", "numerical",
+                                                                         [3])
