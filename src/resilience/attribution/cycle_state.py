@@ -94,7 +94,8 @@ class CycleState:
         if info.host is None and self.title_host and self.node is None and (
                 (info.rank is not None and not info.rank_is_task
                  and self.ranks.in_section(info.rank)) or info.local_rank is not None
-                or "failed (exitcode" in info.content or "exits with return code" in info.content):
+                or "failed (exitcode" in info.content or "exits with return code" in info.content
+                or info.content.startswith("-- Process ")):
             info = info._replace(host=self.title_host)  # a worker's or its launcher's line
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None

@@ -93,6 +93,8 @@ _HOST_IN_TEXT = re.compile(
     r"|Node failure on (?P<h3>[\w.-]{1,80})"
     # Megatron's `Rank 27: found NaN in local grad norm ... Device: 3, node: gx-nd-23`
     r"|\bDevice: \d{1,3}, node: (?P<h4>[\w.-]{1,80})"
+    # its rerun state machine's `Rank 16, node gpu-b03, device 0, iteration 15231: ...`
+    r"|\bRank \d{1,6}, node (?P<h7>[\w.-]{1,80}), device \d"
     # a row of `kubectl get pods`: NAME  READY  STATUS ...
     r"|^(?P<h5>[a-z0-9][a-z0-9.-]{0,252}) {2,40}\d{1,3}/\d{1,3} {2,40}[A-Z]\w{1,30} "
     # a row of `kubectl get events`: LAST SEEN  TYPE  REASON  OBJECT  MESSAGE, of a pod
@@ -215,7 +217,7 @@ def parse_line(line: str) -> LineInfo:
     if hm:
         host = (hm.group("h1") or hm.group("h2") or hm.group("h3") or hm.group("h4")
                 or hm.group("h5")
-                or hm.group("h6") or host)
+                or hm.group("h6") or hm.group("h7") or host)
         if task is None and hm.group("task"):
             task = int(hm.group("task"))
     if rank is None and local is None and task is not None:

@@ -35,11 +35,10 @@ class NodeLayout:
 
     def read(self, content: str) -> None:
         """What a line says: hosts' node ranks, accelerate's machines and processes."""
-        if "ank" in content or "ANK" in content or "ode" in content or "ODE" in content:
-            for host, index in node_ranks(content):
-                if len(self.node_index) < _MAX_HOSTS \
-                        and self.node_index.setdefault(host, index) != index:
-                    self.node_index[host] = -1
+        for host, index in node_ranks(content):  # (which looks for its words first)
+            if len(self.node_index) < _MAX_HOSTS \
+                    and self.node_index.setdefault(host, index) != index:
+                self.node_index[host] = -1
         if ("num_machines" in content or "num-machines" in content) \
                 and (m := _ACCELERATE.search(content)):
             machines, total = (int(m.group(1)), int(m.group(2))) if m.group(1) else (

@@ -108,14 +108,16 @@ def prompt_host(content: str) -> str | None:
 # Which host has which node rank, in a paste's own words: `gpu-box-a = node_rank 0`,
 # `ml-train-02 (machine_rank 1)`, `=== ml-worker-4 (node rank 1) ===`; `machine_rank 1 =
 # h100-b-07`, `NODE_RANK=0 on ml-worker-3, 1 on ml-worker-4`; `node1 = a3-mega-12`, `node 1
-# (gpu-a800-02)`. Not a range (`a2-ultragpu-8g (node_rank 1-3)` is a machine type's).
+# (gpu-a800-02)`, `machine 1 (vision-08)`. Not a range (`a2-ultragpu-8g (node_rank 1-3)` is a
+# machine type's).
 _HOST = r"([A-Za-z][\w.-]{0,60}\w)"
 _RANK_WORD = r"(?:node|machine|NODE|MACHINE)[_ -](?:rank|RANK)"
 _HOST_IS_NODE = re.compile(_HOST + r" {0,2}(?:=|\(|:) {0,2}" + _RANK_WORD
                            + r"[= :]{0,3}(\d{1,4})\b(?![-\d])")
 _NODE_IS_HOST = re.compile(_RANK_WORD + r"[= ]{0,3}(\d{1,4}) ?(?:=|on|\(|:|->) ?" + _HOST
                            + r"((?:, (?:and )?\d{1,4} (?:on|=) [A-Za-z][\w.-]{0,60}\w){0,16})")
-_NODE_N = re.compile(r"\b(?:[Nn]ode|NODE) ?(\d{1,3}) ?(?:= ?|\()" + _HOST + r"(?![\w.-])")
+_NODE_N = re.compile(r"\b(?:[Nn]ode|NODE|[Mm]achine|MACHINE) ?(\d{1,3}) ?(?:= ?|\()" + _HOST
+                     + r"(?![\w.-])")
 _MORE_HOSTS = re.compile(r", (?:and )?(\d{1,4}) (?:on|=) ([A-Za-z][\w.-]{0,60}\w)")
 _NOT_A_HOST = re.compile(r"[A-Z_]{1,80}|[^\d-]{1,80}")  # `MASTER_ADDR`, `node`, `machine`
 
@@ -128,7 +130,7 @@ def node_ranks(text: str) -> list[tuple[str, int]]:
         for m in _NODE_IS_HOST.finditer(text):
             pairs += [(m.group(2), m.group(1)), *((h, k) for k, h in
                                                  _MORE_HOSTS.findall(m.group(3) or ""))]
-    if "ode" in text or "ODE" in text:
+    if "ode" in text or "ODE" in text or "achine" in text or "ACHINE" in text:
         pairs += [(m.group(2), m.group(1)) for m in _NODE_N.finditer(text)]
     return [(host, int(index)) for host, index in pairs if not _NOT_A_HOST.fullmatch(host)]
 
@@ -153,8 +155,9 @@ def section_title(text: str) -> tuple[str, int] | None:
 # what `node_ranks` and `section_title` need on a line between the candidates (not
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
-# slower); a fence's rarer bytes are looked for first
+# slower); a search starts where its literal's first byte first is (memchr)
 _NODE_WORDS = ((b"o", re.compile(rb"ode(?<=[Nn]ode)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)")),
+               (b"a", re.compile(rb"achine(?<=[Mm]achine) ?\d{1,3} ?[(=:]")),
                (b"`", re.compile(rb"```")), (b"~", re.compile(rb"~~~")))
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 

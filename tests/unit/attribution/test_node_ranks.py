@@ -207,3 +207,28 @@ def test_a_launchers_record_before_a_checkpoint_saved_before_the_root_was_an_ear
     v = analyze_lines(lines)
     assert (v.action.value, v.category.value, list(v.culprit_ranks)) == ("RESTART", "numerical",
                                                                          [3])
+
+
+def test_detectron2s_machine_titles_place_an_mp_spawn_process() -> None:
+    lines = [
+        "[03/28 09:12:38 detectron2]: Command line arguments: Namespace(config_file='x.yaml', "
+        "num_gpus=8, num_machines=2, machine_rank=0, dist_url='tcp://10.18.4.21:50152')",
+        "machine 0 (vision-07):",
+        "[03/28 09:12:40 d2.engine.train_loop]: Starting training from iteration 0",
+        "[E ProcessGroupNCCL.cpp:475] [Rank 0] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 1800095 milliseconds before timing out.",
+        "machine 1 (vision-08) - here it exits much earlier:",  # first line after a candidate
+        "```",
+        "-- Process 3 terminated with the following error:",
+        "RuntimeError: CUDA error: device-side assert triggered",
+        "```",
+    ]
+    assert _verdict(lines)[1:] == ([11], ["vision-08"])
+    # without the processes per node, the title still names the node of its spawn record
+    assert _verdict(lines[1:])[1:] == ([], ["vision-08"])
+
+
+def test_megatrons_rerun_check_names_the_node_of_its_rank() -> None:
+    lines = ["[rank16]: RuntimeError: Rank 16, node gpu-b03, device 0, iteration 15231: "
+             "Unexpected result nan (message='found NaN in local grad norm')"]
+    assert _verdict(lines) == ("numerical", [16], ["gpu-b03"])
