@@ -102,6 +102,21 @@ def _retried(root: Candidate, d: NodeDigest) -> bool:
     return any(e.line < ckpt and (e.pid is None or e.pid not in later) for e in d.elastic_roots)
 
 
+def _retry_start(root: Candidate, own: NodeDigest,
+                 stream: int) -> tuple[int, int, float | None] | None:
+    """(stream, line, time) of the checkpoint from which the root's stream holds the attempt
+    the root ended, when the stream shows an earlier one the job got past: the same fault
+    before a checkpoint saved before the root (a retry the log does not mark as a cycle). A
+    launcher's record above that checkpoint, and not stamped after it, was the earlier
+    attempt's failure (`launcher_records`)."""
+    ckpt = own.checkpoint_line
+    if ckpt is None or ckpt > root.line:
+        return None
+    earlier = root.first_line is not None or any(
+        c.pattern == root.pattern and c.line < ckpt for c in own.candidates)
+    return (stream, ckpt, own.checkpoint_time) if earlier else None
+
+
 def _who(ranks: Sequence[int], nodes: Sequence[str]) -> str:
     who = ("rank " + ",".join(map(str, ranks[:8])) + ("..." if len(ranks) > 8 else "")
            if ranks else "")
@@ -118,11 +133,7 @@ def build_verdict(root: Root, pool: list[tuple[int, Candidate]],
     root_fp = fingerprint(r.category.value, r.text, r.pattern)
     same = [c for _, c in pool if c.pattern == r.pattern
             and fingerprint(c.category.value, c.text, c.pattern) == root_fp]
-    # a checkpoint saved between a launcher's record and the root: that record was an earlier
-    # attempt's failure (a retry the log does not mark as a cycle), not this one's
-    ckpt = digests[root.stream].checkpoint_line
-    records = launcher_records(digests, (root.stream, ckpt) if ckpt is not None
-                               and ckpt < r.line else None)
+    records = launcher_records(digests, _retry_start(r, digests[root.stream], root.stream))
     failing = _failing_ranks(pool, records)
     killed = killed_silently(records)
     category, kind, note = _refine(r, digests[root.stream], same, failing, pool, digests,

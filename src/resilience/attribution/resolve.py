@@ -79,18 +79,20 @@ def _only(hosts: set[str]) -> str | None:
 
 
 def launcher_records(digests: Sequence[NodeDigest],
-                     since: tuple[int, int] | None = None) -> list[ElasticRoot]:
+                     since: tuple[int, int, float | None] | None = None) -> list[ElasticRoot]:
     """Every digest's launcher failure records, each with its global rank where it names
     only a local rank (a launcher's rank mapping, or a log of one node, says which) or only a
     pid (a Ray worker: the pid's rank), and its rank's host where it names none. Computed once
-    per decision. `since` (digest index, line): that digest's records from that line on."""
+    per decision. `since` (digest index, line, time): of that digest, the records from that
+    line on, or stamped at that time or later (a paste puts sections out of order)."""
     out = []
     for i, d in enumerate(digests):
         for e in d.elastic_roots:
             if e.source not in RECORD_SOURCES:
                 continue  # a newer agent's launcher: unknown here
-            if since is not None and since[0] == i and e.line < since[1]:
-                continue
+            if since is not None and since[0] == i and e.line < since[1] and (
+                    e.timestamp is None or since[2] is None or e.timestamp < since[2]):
+                continue  # an earlier attempt's
             rank = e.rank
             if rank is None and e.local_rank is not None:
                 rank = _global_rank(e.local_rank, e.host, digests, section=e.base)

@@ -232,3 +232,18 @@ def test_megatrons_rerun_check_names_the_node_of_its_rank() -> None:
     lines = ["[rank16]: RuntimeError: Rank 16, node gpu-b03, device 0, iteration 15231: "
              "Unexpected result nan (message='found NaN in local grad norm')"]
     assert _verdict(lines) == ("numerical", [16], ["gpu-b03"])
+
+
+def test_a_record_above_a_checkpoint_is_an_earlier_attempts_only_if_the_fault_came_before() -> None:
+    record = ["Root Cause (first observed failure):", "[0]:", "  time      : 2024-06-11_21:37:03",
+              "  host      : gpu-b-02", "  rank      : 9 (local_rank: 1)",
+              "  exitcode  : -9 (pid: 4411)", "  error_file: <N/A>",
+              "  traceback : Signal 9 (SIGKILL) received by PID 4411", "=" * 60]
+    timeout = ("[rank0]:[E ProcessGroupNCCL.cpp:475] [Rank 0] Watchdog caught collective "
+               "operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 1800095 "
+               "milliseconds before timing out.")
+    # node 1's section (its record) pasted above node 0's checkpoint and timeout: one failure
+    lines = ["Output of node 1 (gpu-b-02):", *record, "Output of node 0 (gpu-a-01):",
+             "[rank0]:Saving checkpoint at step 5000 to /ckpt/step_5000",
+             "[rank0]:step 5010 loss 2.31", timeout]
+    assert _verdict(lines) == ("unknown", [9], ["gpu-b-02"])
