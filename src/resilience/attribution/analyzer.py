@@ -351,6 +351,7 @@ class Analyzer:
             del self._closed[:-self._max_cycles]
         self._cycle = self._new_cycle(cycle_id, lineno)
         self._cycle.from_marker = ours
+        self._cycle.carry_paste(cur)
 
 
 def _time_at(buf: bytes, at: int) -> float | None:

@@ -41,10 +41,10 @@ def culprits(
         return _cascade_culprits(root, pool, digests, records, failed)
     ranks = sorted({c.rank for c in same if c.rank is not None})
     nodes = {c.node for c in same if c.node}
-    if root.pattern == "slurm_cancel_node_fail":  # the node SLURM says failed, if one is named
+    if root.pattern == "slurm_cancel_node_fail":  # its host reported another node's failure
         named = {c.node for _, c in pool if c.kind == "node_failure" and c.node
                  and c.pattern != root.pattern}
-        ranks, nodes = [], named if len(named) == 1 else set()
+        ranks, nodes = [], named if len(named) == 1 else set()  # the one another line names
     if _MISMATCH.search(root.text) and (
             odd := odd_rank_out((c.rank, c.text) for _, c in pool)) is not None:
         ranks, nodes = [odd], {c.node for _, c in pool if c.rank == odd and c.node}
@@ -73,13 +73,17 @@ def culprits(
                  and c.role is Role.INITIATING and c.pattern != "slurm_cancel_node_fail"}
         nodes = hosts if len(hosts) == 1 else nodes
     if kind == "node_failure" and len(nodes) == 1:
-        # a node lost (SLURM's node failure, a reclaimed VM): every rank it ran, where the
-        # log places a block of them there (not a few with gaps: a partial view)
-        (node,) = nodes
-        lost = sorted({rank for d in digests for rank, host in d.rank_hosts.items()
-                       if host and same_host(host, node)})
-        ranks = lost if lost and lost[-1] - lost[0] + 1 == len(lost) else ranks
+        ranks = _lost_node_ranks(next(iter(nodes)), digests) or ranks
     return tuple(ranks), nodes_of(ranks, nodes, pool, digests)
+
+
+def _lost_node_ranks(node: str, digests: Sequence[NodeDigest]) -> list[int]:
+    """Every rank a lost node ran (SLURM's node failure, a reclaimed VM), where the log
+    places a block of two or more there; none for a few with gaps or one alone (a partial
+    view: the node ran more)."""
+    lost = sorted({rank for d in digests for rank, host in d.rank_hosts.items()
+                   if host and same_host(host, node)})
+    return lost if len(lost) >= 2 and lost[-1] - lost[0] + 1 == len(lost) else []
 
 
 # faults that are the job's when every rank hits them (its code, config, data or checkpoint)

@@ -10,7 +10,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .mentions import a_failure, quoted
-from .paste import is_fence, kubectl_pod, prompt_host, section_title
+from .paste import fenced, kubectl_pod, prompt_host, section_title
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankmap import RankMap
@@ -82,21 +82,14 @@ class CycleState:
         `look_back` finds a timestamp on earlier lines; `above` gives the input just above the
         line (a traceback's source line); both are called only for candidates.
         """
-        if self._command(info):
+        if self._command(info) or self._structure(raw):
             return
-        if "ode" in raw or "ODE" in raw or "achine" in raw or "ACHINE" in raw:
-            self._title(raw)
         if info.host is None and (ip := ray_node_ip(info.content)):
             info = info._replace(host=ip)  # Ray's memory monitor: the node of the pid it names
         own_host = info.host
         if info.host is None and self.section_host and self.node is None:
             info = info._replace(host=self.section_host)
-        if info.host is None and self.title_host and self.node is None and (
-                (info.rank is not None and not info.rank_is_task
-                 and self.ranks.in_section(info.rank)) or info.local_rank is not None
-                or "failed (exitcode" in info.content or "exits with return code" in info.content
-                or info.content.startswith("-- Process ")):
-            info = info._replace(host=self.title_host)  # a worker's or its launcher's line
+        info = self._under_title(info)
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:
@@ -148,22 +141,48 @@ class CycleState:
             base=self.ranks.section_base if local else None,
         ))
 
+    def _under_title(self, info: LineInfo) -> LineInfo:
+        """`info` with the section title's host if it is a worker's line or its launcher's
+        record without a host of its own (and a rank the titled node may run)."""
+        if info.host is not None or not self.title_host or self.node is not None:
+            return info
+        if (info.rank is not None and not info.rank_is_task and self.ranks.in_section(info.rank)) \
+                or info.local_rank is not None or "failed (exitcode" in info.content \
+                or "exits with return code" in info.content \
+                or info.content.startswith("-- Process "):
+            return info._replace(host=self.title_host)
+        return info
+
+    def carry_paste(self, before: CycleState) -> None:
+        """A paste's own words outlive a restart its log shows: which host has which node
+        rank, the processes per node, and the section title and code block the lines are in."""
+        self.ranks.layout = before.ranks.layout
+        self.title_host, self.title_fence = before.title_host, before.title_fence
+        if before.title_host:
+            self.ranks.section_base = before.ranks.section_base
+
     def paste_line(self, text: str) -> None:
         """A line between the candidates that names a node or fences a code block
         (`paste.node_lines`): which host has which node rank, a section title, the end of the
         titled section's block."""
-        if is_fence(text):
+        if not self._structure(text):
+            self.ranks.launcher_words(text)
+
+    def _structure(self, text: str) -> bool:
+        """A paste's structure on a line: a section title (`paste.section_title`), a code
+        fence (whose close ends the titled block); True for a fence line (nothing more)."""
+        if self.node is not None:
+            return False
+        if ("ode" in text or "ODE" in text or "achine" in text or "ACHINE" in text) \
+                and (title := section_title(text.strip())) is not None:
+            self.title_host = title[0]
+            self.ranks.titled(title[1])
+        fence = fenced(text)
+        if fence:
             self.title_fence = not self.title_fence
             if not self.title_fence:
                 self.title_host = None  # a titled block ends with its fence
-            return
-        self.ranks.layout.read(text)
-        self._title(text)
-
-    def _title(self, text: str) -> None:
-        if self.node is None and (title := section_title(text.strip())) is not None:
-            self.title_host = title[0]
-            self.ranks.titled(title[1])
+        return fence == 2
 
     def _room(self, key: tuple[int | None, int | None, str], bucket: list[Candidate],
               first_line: int | None) -> bool:

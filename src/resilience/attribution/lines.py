@@ -43,8 +43,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     + r"Z[ \t](?P<thost>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120})(?:  |\t)",
     # OLMo's `2024-02-08 17:21:10.142<TAB>jup-a112:6<TAB>olmo.util:158<TAB>CRITICAL<TAB>`: the
     # host and the local rank
-    r"^" + _ISO + r"\t(?P<ohost>[\w.-]{1,120}):(?P<olocal>\d{1,4})\t"
-    r"(?:[\w.]{1,80}:\d{1,9}\t(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\t)?",
+    r"^" + _ISO + r"\t(?P<ohost>[\w.-]{1,120}):(?P<olocal>\d{1,3})\t"
+    r"[\w.]{1,80}:\d{1,9}\t(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\t",
     # Vertex AI's `gcloud ai custom-jobs stream-logs`: `ERROR<TAB>2024-05-14 01:31:02 +0000<TAB>
     # workerpool1-1<TAB>`, the replica (a name with a digit; `service` is Vertex's own); Logs
     # Explorer's copy: `E 2024-08-02T12:07:32.014Z workerpool0-0 `

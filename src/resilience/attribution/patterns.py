@@ -251,7 +251,7 @@ PATTERNS: tuple[Pattern, ...] = (
             "srun: error: Node failure on gpu-node-113", kind="node_failure", tier=0,
             confidence=0.9),
     # slurmstepd of the batch host (or of each node) reporting that another node failed: the
-    # host it names is the reporter's (`culprits._reporter`)
+    # host it names is the reporter's, not the culprit (`culprits.culprits`)
     Pattern("slurm_cancel_node_fail", C.SCHEDULER, IN, r"DUE TO NODE FAIL",
             "slurmstepd: error: *** JOB 3301928 ON gn-0117 CANCELLED AT 2024-02-19T04:12:55 DUE "
             "TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***", kind="node_failure", tier=0,

@@ -40,6 +40,7 @@ _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachi
                         r"(\d{1,6})\b")
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
                     r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=|\bnproc_per_node=)(\d{1,4})\b")
+_PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
@@ -87,13 +88,16 @@ _MAX_TASKS = 256  # task ids of one `srun: error:` line paired with its host
 
 
 def _task_ids(ranges: str) -> list[int]:
-    """srun's `4-7,9` as [4, 5, 6, 7, 9] (at most `_MAX_TASKS`)."""
+    """srun's `4-7,9` as [4, 5, 6, 7, 9]; none for more than `_MAX_TASKS` (not a cut list)."""
     ids: list[int] = []
     for part in ranges.split(","):
         first, _, last = part.partition("-")
-        if first.isdigit() and (not last or last.isdigit()):
-            ids += range(int(first), min(int(last or first), int(first) + _MAX_TASKS) + 1)
-    return ids[:_MAX_TASKS]
+        if not first.isdigit() or (last and not last.isdigit()):
+            continue
+        if int(last or first) - int(first) + len(ids) >= _MAX_TASKS:
+            return []
+        ids += range(int(first), int(last or first) + 1)
+    return ids
 
 
 @dataclass
@@ -223,12 +227,10 @@ class RankMap:
                         self.hosts.add(m.group(1))
                     pair(self.pid_hosts, pid, m.group(1))
                     pair(self.rank_hosts, rank, m.group(1), names=True)
-        if (np := _NPROC.search(content)):
-            self.layout.per_node_is(int(np.group(1)))
-        self.layout.read(content)
+        self.launcher_words(content)
         if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
                 or "machine-rank" in content or "NODE_RANK" in content) \
-                and (nr := _NODE_RANK.search(content)) and np:
+                and (nr := _NODE_RANK.search(content)) and (np := _NPROC.search(content)):
             key = f"task {info.task}" if info.task is not None else info.host or ""
             base = int(nr.group(1)) * int(np.group(1))
             if not key:
@@ -295,6 +297,12 @@ class RankMap:
         if self.aliases:
             rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
+
+    def launcher_words(self, content: str) -> None:
+        """Processes per node (`--nproc_per_node 8`) and hosts' node ranks a line gives."""
+        if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
+            self.layout.per_node_is(int(np.group(1)))
+        self.layout.read(content)
 
     def in_section(self, rank: int) -> bool:
         """Whether a global rank may be one of the titled section's node (unknown: yes)."""

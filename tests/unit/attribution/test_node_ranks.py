@@ -247,3 +247,48 @@ def test_a_record_above_a_checkpoint_is_an_earlier_attempts_only_if_the_fault_ca
              "[rank0]:Saving checkpoint at step 5000 to /ckpt/step_5000",
              "[rank0]:step 5010 loss 2.31", timeout]
     assert _verdict(lines) == ("unknown", [9], ["gpu-b-02"])
+
+
+def test_a_pastes_titles_and_node_ranks_outlive_a_torchelastic_restart_in_it() -> None:
+    err = "[default3]:RuntimeError: CUDA error: an illegal memory access was encountered"
+    rec = ("[2024-06-11 21:37:03,011] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+           "failed (exitcode: 1) local_rank: 3 (pid: 2419) of binary: /usr/bin/python")
+    restart = ("[2024-06-11 21:37:04,011] torch.distributed.elastic.agent.server.api: [WARNING] "
+               "Worker group FAILED. 2/3 attempts left; will restart worker group")
+    lines = [_LAUNCH, "Node 1 (gpu-b-02), its output:", "```", "[default0]:step 10", err, rec,
+             restart, "[default0]:step 1", err, rec, "```"]
+    assert _verdict(lines)[1:] == ([11], ["gpu-b-02"])
+
+
+def test_fences_on_a_title_line_or_tagged_like_an_error_still_open_and_close_blocks() -> None:
+    oom = "[rank12]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    for title, fence in (("node 0 (gpu-a800-01): ```", None),
+                         ("node 0 (gpu-a800-01):", "```error")):
+        lines = [title, *([fence] if fence else []), "[rank3]:step 40", "```",
+                 "node 1 (gpu-a800-02):", "```log", oom, "```"]
+        assert _verdict(lines)[2] == ["gpu-a800-02"], (title, fence)
+
+
+def test_upper_case_titles_and_a_launcher_line_without_a_node_rank_are_read() -> None:
+    oom = "[rank12]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    assert _verdict(["=== MACHINE 1 (gpu-a800-02) ===", oom])[2] == ["gpu-a800-02"]
+    assert _verdict(["=== NODE 1 (gpu-a800-02) ===", oom])[2] == ["gpu-a800-02"]
+    lines = ["torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d train.py",
+             "Node 1 (hx-08), I only have the end of the tmux scrollback:",
+             "[default5]:RuntimeError: CUDA error: device-side assert triggered"]
+    assert _verdict(lines)[1:] == ([13], ["hx-08"])
+
+
+def test_one_rank_on_a_lost_node_or_a_huge_task_range_is_no_list_of_its_ranks() -> None:
+    lost = "srun: error: Node failure on gpu-054"
+    one = "gpu-054:81:392 [0] NCCL INFO comm 0x5a1 rank 24 nranks 32 cudaDev 0 busId 1000 - Init"
+    assert _verdict([lost, one])[1] == []
+    for huge in ("srun: error: gpu-054: tasks 0-99999999: Killed",
+                 "srun: error: gpu-054: tasks 8-11,12-99999999: Killed"):
+        assert len(_verdict([lost, huge])[1]) <= 1  # not the first 256 of them, nor a part
+
+
+def test_a_gpu_model_or_a_name_with_an_underscore_is_no_host() -> None:
+    oom = "[rank3]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    assert _verdict(["Node 0 (A100-SXM4-80GB x8):", oom])[2] == []
+    assert _verdict(["== node 0 (x86_64) ==", oom])[2] == []
