@@ -170,7 +170,7 @@ def section_title(text: str) -> tuple[str, int] | None:
 # what `node_ranks` and `section_title` need on a line between the candidates (not
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
-# slower); a search starts where its literal's first byte first is (memchr). ~5 ms per 2 MiB.
+# slower); a search starts where its literal's first byte first is (memchr). ~10 ms per 2 MiB.
 _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     rb"ode(?<=[Nn]ode)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)", rb"ODE(?: ?\d{1,3} ?[(=:]|[ -]RANK)",
     rb"achine(?<=[Mm]achine)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)",
