@@ -63,7 +63,8 @@ class CycleState:
     section_host: str | None = None
     prompt_hosts: frozenset[str] | None = None  # hosts seen before the prompt, while it holds
     # a section title's host (`=== node 1 (gpu-a800-02) ===`): the host of the workers' and
-    # their launcher's lines below it, until the next title or command
+    # their launcher's lines below it, until the next title, a command, or the close of the
+    # code block it titles
     title_host: str | None = None
     title_fence: bool = False  # inside a Markdown code block (its close ends the title)
 
