@@ -9,7 +9,9 @@ pdsh `host: `, a collector's `[host] ` (a host shape: `[cn-gpu-19] `, not `[iter
 Kubernetes pod prefixes (`kubectl logs --prefix`'s `[pod/NAME/CONTAINER] `, stern's
 `NAME CONTAINER `, a collector's `2024-09-18T03:14:02.377Z NAME  `), Ray's
 `(RayTrainWorker pid=4410, ip=10.0.3.14) ` (the worker's pid, and its node's IP as the host
-unless a later prefix names a host). A paste indented by a ticket or
+unless a later prefix names a host), tab-separated columns (OLMo's `host:local_rank`, Vertex
+AI's replica, a collector's pod) and Logs Explorer's `E <time> <replica> `. A paste indented
+by a ticket or
 a mail keeps its prefixes (`    [rank6]: ...`). Terminal colour codes are dropped.
 """
 
