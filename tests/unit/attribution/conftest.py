@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resilience.attribution import analyze_lines
+
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "attribution"
 
 
@@ -26,3 +28,9 @@ def ray_table(trainer: str, ips: Sequence[str], pids: Sequence[int]) -> list[str
     per = len(pids) // len(ips)
     return [f"({trainer}) - (ip={ips[r // per]}, pid={pid}) world_rank={r}, "
             f"local_rank={r % per}, node_rank={r // per}" for r, pid in enumerate(pids)]
+
+
+def category_culprits(lines: list[str]) -> tuple[str, list[int], list[str]]:
+    """(category, culprit ranks, culprit nodes) of the verdict on `lines`."""
+    v = analyze_lines(lines)
+    return v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from resilience.attribution import Analyzer, analyze_lines, combine
 from resilience.attribution.lines import parse_line
 
+from .conftest import category_culprits as _verdict
+
 _TIMEOUT = ("[E ProcessGroupNCCL.cpp:475] [Rank {r}] Watchdog caught collective operation "
             "timeout: WorkNCCL(SeqNum=2886204, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
             "Timeout(ms)=1800000) ran for 1800095 milliseconds before timing out.")
@@ -20,11 +22,6 @@ def _block(kind: str, host: str, rank: int, local: int, code: int, sig: str) -> 
         "  error_file: <N/A>", f"  traceback : Signal {-code} ({sig}) received by PID 412",
         "=" * 60,
     ]
-
-
-def _verdict(lines: list[str]) -> tuple[str, list[int], list[str]]:
-    v = analyze_lines(lines)
-    return v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)
 
 
 def test_a_pytorchjob_pods_env_gives_its_node_rank() -> None:

@@ -8,10 +8,7 @@ from resilience.attribution import analyze_lines
 from resilience.attribution.culprits import first_failure
 from resilience.attribution.digest import ElasticRoot
 
-
-def _verdict(lines: list[str]) -> tuple[str, list[int], list[str]]:
-    v = analyze_lines(lines)
-    return v.category.value, list(v.culprit_ranks), list(v.culprit_nodes)
+from .conftest import category_culprits as _verdict
 
 
 def test_olmos_host_column_names_the_node_of_a_ranks_error() -> None:
