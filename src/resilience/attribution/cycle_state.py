@@ -174,8 +174,7 @@ class CycleState:
         fence (whose close ends the titled block); True for a fence line (nothing more)."""
         if self.node is not None:
             return False
-        if ("ode" in text or "ODE" in text or "achine" in text or "ACHINE" in text) \
-                and (title := section_title(text.strip())) is not None:
+        if (title := section_title(text.strip())) is not None:  # (it looks for its words)
             self.title_host = title[0]
             self.ranks.titled(title[1])
         fence = fenced(text)

@@ -161,8 +161,9 @@ def section_title(text: str) -> tuple[str, int] | None:
     """(host, node rank) of a section title: a heading naming one host with its node rank,
     whose output the lines below are (`=== node 1 (gpu-a800-02) ===`, `Output of NODE_RANK=1
     (gpu-l40s-02):`, `dgx-a-09 (node_rank 1) has less output, just:`)."""
-    if len(text) > _MAX_TITLE or not _FRAMED.search(text):
-        return None
+    if len(text) > _MAX_TITLE or not ("ode" in text or "ODE" in text or "achine" in text
+                                      or "ACHINE" in text) or not _FRAMED.search(text):
+        return None  # (the word checks first: this is asked of every error line of a paste)
     pairs = set(node_ranks(text))
     return next(iter(pairs)) if len(pairs) == 1 else None
 
