@@ -13,6 +13,7 @@ from .mentions import a_failure, quoted
 from .paste import fenced, kubectl_pod, prompt_host, section_title
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
+from .rankfile import rank_identity, rank_title
 from .rankmap import RankMap
 from .records import (
     agent_exit,
@@ -67,6 +68,9 @@ class CycleState:
     # code block it titles
     title_host: str | None = None
     title_fence: bool = False  # inside a Markdown code block (its close ends the title)
+    # the rank whose own log file a header names (`==> user_logs/std_log_process_12.txt <==`):
+    # the rank of the lines below without one, until the same ends as a title's host
+    title_rank: int | None = None
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -99,6 +103,9 @@ class CycleState:
             "pid" in info.content or "Process " in info.content) else None
         if text_pid is not None:  # Ray's `(pid=1957, ...)`, an OOM's `Process 48210 has`
             rank = self.ranks.rank_of_pid(text_pid, info.host)
+        if rank is None and not local and self.title_rank is not None \
+                and (info.host is None or info.pid is not None):
+            rank = self.title_rank  # a line of the rank's own file (not a host's syslog)
         self.ranks.add(info, rank, local)
         if self.prompt_hosts is not None and self._relayed(own_host):
             # the prompt's program prints other hosts' lines too (a Ray driver): they are not
@@ -159,6 +166,7 @@ class CycleState:
         rank, the processes per node, and the section title and code block the lines are in."""
         self.ranks.layout = before.ranks.layout
         self.title_host, self.title_fence = before.title_host, before.title_fence
+        self.title_rank = before.title_rank
         if before.title_host:
             self.ranks.section_base = before.ranks.section_base
 
@@ -168,6 +176,8 @@ class CycleState:
         titled section's block."""
         if not self._structure(text):
             self.ranks.launcher_words(text)
+            if ("rank" in text or "RANK" in text) and (named := rank_identity(text)):
+                self.ranks.identity(*named)
 
     def _structure(self, text: str) -> bool:
         """A paste's structure on a line: a section title (`paste.section_title`), a code
@@ -175,13 +185,15 @@ class CycleState:
         if self.node is not None:
             return False
         if (title := section_title(text.strip())) is not None:  # (it looks for its words)
-            self.title_host = title[0]
+            self.title_host, self.title_rank = title[0], None
             self.ranks.titled(title[1])
+        elif (rank := rank_title(text)) is not None:  # (so does it)
+            self.title_host, self.title_rank = None, rank
         fence = fenced(text)
         if fence:
             self.title_fence = not self.title_fence
             if not self.title_fence:
-                self.title_host = None  # a titled block ends with its fence
+                self.title_host = self.title_rank = None  # a titled block ends with its fence
         return fence == 2
 
     def _room(self, key: tuple[int | None, int | None, str], bucket: list[Candidate],
@@ -211,14 +223,14 @@ class CycleState:
         logs <pod>`, a prompt `user@host:~$ torchrun ...`); it sets `section_host`."""
         if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
             self.section_host = pod  # the pasted output of one pod follows
-            self.title_host = None
+            self.title_host = self.title_rank = None
             self.prompt_hosts = None  # a pod's output, whatever prompt came before
             return True
         prompt = prompt_host(info.content) if "@" in info.content else None
         if prompt is None:
             return False
         self.section_host = prompt or None
-        self.title_host = None
+        self.title_host = self.title_rank = None
         self.prompt_hosts = frozenset(self.ranks.hosts)
         host = info.host or (self.section_host if self.node is None else None)
         self.ranks.add(info._replace(host=host), None, False)  # only its node rank counts

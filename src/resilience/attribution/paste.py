@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["fenced", "kubectl_pod", "node_lines", "node_ranks", "prompt_host",
+__all__ = ["a_host", "fenced", "kubectl_pod", "node_lines", "node_ranks", "prompt_host",
            "section_title"]
 
 # a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
@@ -147,7 +147,12 @@ def node_ranks(text: str) -> list[tuple[str, int]]:
                                                  _MORE_HOSTS.findall(m.group(3) or ""))]
     if any(rx.search(text) for rx in _NODE_N_AT):
         pairs += [(m.group(2), m.group(1)) for m in _NODE_N.finditer(text)]
-    return [(host, int(index)) for host, index in pairs if not _NOT_A_HOST.fullmatch(host)]
+    return [(host, int(index)) for host, index in pairs if a_host(host)]
+
+
+def a_host(name: str) -> bool:
+    """Whether `name` may be a host's (not `MASTER_ADDR`, `node`, `x86_64`, a GPU model)."""
+    return not _NOT_A_HOST.fullmatch(name)
 
 
 # a heading: framed (`=== .. ===`, `---- .. ----`, `### ..`, `**..**`, `==> ..`) or ending in
@@ -179,7 +184,11 @@ _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     # a launcher's processes per node (`torchrun --nproc_per_node 8`, accelerate's
     # `--num_processes 16`): no keyword of their own
     rb"nproc[_-]per[_-]node", rb"NPROC_PER_NODE", rb"num[_-](?:processes|gpus)\b",
-    rb"```", rb"~~~"))
+    rb"```", rb"~~~",
+    # a rank's own log file's header and a worker's line naming its rank and host
+    # (`rankfile.py`)
+    rb"_log_process_", rb"rank[_-]?\d{1,6}\.(?:txt|log|out|err)\b", rb"_log\.(?:err|out)\b",
+    rb"host(?:name)?[=:]", rb"HOST(?:NAME)?[=:]", rb"host \w"))
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 _TRAILING_FENCE = re.compile(r"(?<!`)`{3}[\w+-]{0,20}\s{0,4}$")
 
@@ -196,8 +205,8 @@ def fenced(text: str) -> int:
 
 def node_lines(buf: bytes, a: int, b: int) -> Iterator[tuple[int, str]]:
     """(offset, text) of the lines of buf[a:b] that name a node or machine (where a paste
-    says which host has which node rank, or titles a host's output) or may fence a code
-    block, each once."""
+    says which host has which node rank, or titles a host's output), may fence a code block,
+    head a rank's own log file or name a worker's rank and host (`rankfile.py`), each once."""
     hits = sorted(m.start() for byte, rx in _NODE_WORDS
                   if (first := buf.find(byte, a, b)) >= 0  # memchr
                   for m in rx.finditer(buf, first, b))

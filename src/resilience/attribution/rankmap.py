@@ -304,6 +304,12 @@ class RankMap:
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
 
+    def identity(self, rank: int, host: str) -> None:
+        """A worker's own line names its global rank and host (`rankfile.rank_identity`)."""
+        pair(self.rank_hosts, rank, host, names=True)
+        if len(self.hosts) < 64:
+            self.hosts.add(host)
+
     def in_section(self, rank: int) -> bool:
         """Whether a global rank may be one of the titled section's node (unknown: yes)."""
         per_node = self.layout.per_node()

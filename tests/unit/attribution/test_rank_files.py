@@ -1,0 +1,107 @@
+"""A paste of per-rank log files: the header naming one rank's file gives the rank of the lines
+below it, and a worker's own `rank=.. host=..` line gives that rank's node."""
+
+from __future__ import annotations
+
+import pytest
+
+from resilience.attribution.rankfile import rank_identity, rank_title
+
+from .conftest import category_culprits as _verdict
+
+
+@pytest.mark.parametrize(("line", "rank"), [
+    ("==> user_logs/std_log_process_12.txt <==", 12),
+    ("===== user_logs/std_log_process_09.txt (tail) =====", 9),
+    ("user_logs/std_log_process_0.txt (tail):", 0),
+    ("user_logs/std_log_process_00.txt (trimmed, it's 40k lines):", 0),
+    ("---------- user_logs/std_log_process_27.txt ----------", 27),
+    ("==> /checkpoint/ylin/dinov2/vitl14_lvd/2311842_5_log.err <==", 5),
+    ("### logs/rank_3.log", 3),
+    ("`logs/log_rank14.txt`:", 14),
+    ("==> logs/node_rank1.log <==", None),  # a node rank's file
+    ("==> logs/local_rank_3.log <==", None),  # a local rank's
+    ("==> logs/gpu-n10.log <==", None),
+    ("I looked at std_log_process_12.txt and it says:", None),  # prose
+    ("2311842_5_log.err", None),  # no header: a file name alone
+])
+def test_a_header_naming_one_ranks_own_file(line: str, rank: int | None) -> None:
+    assert rank_title(line) == rank
+
+
+@pytest.mark.parametrize(("line", "named"), [
+    ("[2023-11-19 22:41:09] INFO  rank=12 local_rank=4 world_size=16 "
+     "host=b1a7e4c2d09f4e61a5c3e2f71d8c9a04000001", (12, "b1a7e4c2d09f4e61a5c3e2f71d8c9a04000001")),
+    ("rank 0/16 local_rank 0 host 7e21c0b5d4f34e1a9b6c83d2f05a4e19000000",
+     (0, "7e21c0b5d4f34e1a9b6c83d2f05a4e19000000")),
+    ("submitit INFO (2023-09-18 03:11:02,552) - Starting with JobEnvironment(job_id=2311842, "
+     "hostname=node-a100-117, local_rank=1(4), node=1(2), global_rank=5(8))",
+     (5, "node-a100-117")),
+    ("rank 3 lost its connection to host gpu-02", None),  # prose about another host
+    ("rank=3 local_rank=3 host=localhost", None),  # no host name
+    ("rank=3 rank=4 host=gpu-02", None),  # two ranks
+])
+def test_a_workers_line_naming_its_rank_and_host(line: str,
+                                                 named: tuple[int, str] | None) -> None:
+    assert rank_identity(line) == named
+
+
+def _azureml(section_end: list[str]) -> list[str]:
+    return [
+        "user_logs/std_log_process_9.txt (tail):",
+        "```",
+        "rank 9/16 local_rank 1 host 7e21c0b5d4f34e1a9b6c83d2f05a4e19000001",
+        "[rank9]:[E ProcessGroupNCCL.cpp:523] [Rank 9] Watchdog caught collective operation "
+        "timeout: WorkNCCL(SeqNum=492188, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+        "Timeout(ms)=1800000) ran for 1800276 milliseconds before timing out.",
+        "```",
+        "user_logs/std_log_process_0.txt (tail):",
+        "```",
+        "rank 0/16 local_rank 0 host 7e21c0b5d4f34e1a9b6c83d2f05a4e19000000",
+        "Saving model checkpoint to ./outputs/ckpt/checkpoint-2000",
+        *section_end,
+    ]
+
+
+_NO_SPACE = ('safetensors_rust.SafetensorError: Error while serializing: IoError(Os { code: '
+             '28, kind: StorageFull, message: "No space left on device" })')
+
+
+def test_an_error_in_a_ranks_own_file_is_that_ranks_on_the_node_it_names() -> None:
+    lines = _azureml(["Traceback (most recent call last):", _NO_SPACE, "```"])
+    assert _verdict(lines) == ("storage", [0], ["7e21c0b5d4f34e1a9b6c83d2f05a4e19000000"])
+
+
+def test_the_file_ends_with_its_code_block() -> None:
+    # the same error quoted again after the block (a job overview) is nobody's in particular
+    lines = _azureml(["```", "Job overview error:", _NO_SPACE])
+    assert _verdict(lines) == ("storage", [], [])
+
+
+def test_a_hosts_kernel_log_below_a_ranks_file_is_not_that_ranks() -> None:
+    # no fences: a node's syslog pasted after the last file is that node's, its pid's rank's
+    lines = [
+        "---------- user_logs/std_log_process_27.txt ----------",
+        "e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003:23411:23511 [3] NCCL INFO comm 0x55f1d0c3a2e0 "
+        "rank 27 nranks 32 cudaDev 3 busId 400000 commId 0x61b7e0f39d2c4a85 - Init COMPLETE",
+        "---------- user_logs/std_log_process_0.txt ----------",
+        "[rank0]:[E ProcessGroupNCCL.cpp:523] [Rank 0] Watchdog caught collective operation "
+        "timeout: WorkNCCL(SeqNum=391742, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+        "Timeout(ms)=1800000) ran for 1800477 milliseconds before timing out.",
+        "Azure support sent us this from the node's kernel log:",
+        "Feb 07 09:41:27 e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003 kernel: NVRM: Xid "
+        "(PCI:0004:00:00): 79, pid=23411, name=python, GPU has fallen off the bus.",
+    ]
+    assert _verdict(lines) == ("gpu_hardware", [27], ["e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003"])
+
+
+def test_a_hosts_kernel_line_without_a_pid_below_a_ranks_file_names_only_the_host() -> None:
+    lines = [
+        "---------- user_logs/std_log_process_0.txt ----------",
+        "[rank0]:[E ProcessGroupNCCL.cpp:523] [Rank 0] Watchdog caught collective operation "
+        "timeout: WorkNCCL(SeqNum=391742, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+        "Timeout(ms)=1800000) ran for 1800477 milliseconds before timing out.",
+        "Feb 07 09:41:27 e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003 kernel: NVRM: Xid "
+        "(PCI:0004:00:00): 79, pid=*, name=python, GPU has fallen off the bus.",
+    ]
+    assert _verdict(lines) == ("gpu_hardware", [], ["e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003"])
