@@ -13,7 +13,7 @@ from .mentions import a_failure, quoted
 from .paste import fenced, kubectl_pod, prompt_host, section_title
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
-from .rankfile import rank_identity, rank_title
+from .rankfile import rank_title
 from .rankmap import RankMap
 from .records import (
     agent_exit,
@@ -176,8 +176,6 @@ class CycleState:
         titled section's block."""
         if not self._structure(text):
             self.ranks.launcher_words(text)
-            if ("rank" in text or "RANK" in text) and (named := rank_identity(text)):
-                self.ranks.identity(*named)
 
     def _structure(self, text: str) -> bool:
         """A paste's structure on a line: a section title (`paste.section_title`), a code

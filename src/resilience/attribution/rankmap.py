@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ..hostnames import same_host
 from .lines import IP, LineInfo
 from .nodelayout import NodeLayout
+from .rankfile import rank_identity
 from .records import rank_mapping
 
 __all__ = ["RankMap", "pair", "pair_rank"]
@@ -299,10 +300,13 @@ class RankMap:
         return rank_hosts, pid_ranks
 
     def launcher_words(self, content: str) -> None:
-        """Processes per node (`--nproc_per_node 8`) and hosts' node ranks a line gives."""
+        """Processes per node (`--nproc_per_node 8`), hosts' node ranks and a worker's rank
+        and host (`RANK=0 LOCAL_RANK=0 NODE_RANK=0 ... host=7c1e..00`) a line gives."""
         if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
+        if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
+            self.identity(*named)
 
     def identity(self, rank: int, host: str) -> None:
         """A worker's own line names its global rank and host (`rankfile.rank_identity`)."""

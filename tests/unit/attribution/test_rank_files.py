@@ -105,3 +105,16 @@ def test_a_hosts_kernel_line_without_a_pid_below_a_ranks_file_names_only_the_hos
         "(PCI:0004:00:00): 79, pid=*, name=python, GPU has fallen off the bus.",
     ]
     assert _verdict(lines) == ("gpu_hardware", [], ["e4b1c9a27d3f4e0c8a5b6d2f1e7c9a30000003"])
+
+
+def test_a_workers_environment_line_names_its_node_even_with_a_keyword_of_its_own() -> None:
+    # `NODE_RANK=` makes the line a candidate line, not one between the candidates
+    lines = [
+        "===== user_logs/std_log_process_00.txt =====",
+        "[2024-04-11 08:14:02] RANK=0 LOCAL_RANK=0 WORLD_SIZE=16 NODE_RANK=0 "
+        "MASTER_ADDR=10.0.0.5 MASTER_PORT=6105 host=7c1e40b2a95d4f3e8b6a0d2c9f1e3a57000000",
+        "torch.distributed.DistNetworkError: The server socket has failed to listen on any "
+        "local network address. The server socket has failed to bind to [::]:6105 (errno: 98 "
+        "- Address already in use).",
+    ]
+    assert _verdict(lines) == ("rendezvous", [0], ["7c1e40b2a95d4f3e8b6a0d2c9f1e3a57000000"])
