@@ -71,6 +71,7 @@ class CycleState:
     # the rank whose own log file a header names (`==> user_logs/std_log_process_12.txt <==`):
     # the rank of the lines below without one, until the same ends as a title's host
     title_rank: int | None = None
+    rank_in_block: bool = False  # a prose title's: only in the code block that follows it
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -105,6 +106,8 @@ class CycleState:
             rank = self.ranks.rank_of_pid(text_pid, info.host)
         if rank is None and not local and self.title_rank is not None \
                 and (info.host is None or info.pid is not None):
+            if self.rank_in_block and not self.title_fence:
+                self.title_rank = None  # prose, and no code block after it: no title
             rank = self.title_rank  # a line of the rank's own file (not a host's syslog)
         self.ranks.add(info, rank, local)
         if self.prompt_hosts is not None and self._relayed(own_host):
@@ -166,7 +169,7 @@ class CycleState:
         rank, the processes per node, and the section title and code block the lines are in."""
         self.ranks.layout = before.ranks.layout
         self.title_host, self.title_fence = before.title_host, before.title_fence
-        self.title_rank = before.title_rank
+        self.title_rank, self.rank_in_block = before.title_rank, before.rank_in_block
         if before.title_host:
             self.ranks.section_base = before.ranks.section_base
 
@@ -185,8 +188,8 @@ class CycleState:
         if (title := section_title(text.strip())) is not None:  # (it looks for its words)
             self.title_host, self.title_rank = title[0], None
             self.ranks.titled(title[1])
-        elif (rank := rank_title(text)) is not None:  # (so does it)
-            self.title_host, self.title_rank = None, rank
+        elif (titled := rank_title(text)) is not None:  # (so does it)
+            self.title_host, (self.title_rank, self.rank_in_block) = None, titled
         fence = fenced(text)
         if fence:
             self.title_fence = not self.title_fence

@@ -18,30 +18,35 @@ __all__ = ["rank_identity", "rank_title"]
 
 _MAX_TITLE = 240
 # a file header: tail's `==> PATH <==`, a framed `===== PATH (tail) =====` / `--- PATH ---`, a
-# Markdown heading `### PATH`, `**PATH**`, or `PATH (trimmed, it's 40k lines):` alone on its line
-_PATH = r"`?(?P<{0}>[\w./~-]{{1,200}})`?"
-_HEADER = re.compile(
-    r"==> ?" + _PATH.format("a") + r" ?<=="
-    r"|(?:[=*-]{2,}|#{1,6}) ?" + _PATH.format("b") + r"(?: \([^()]{0,80}\))? ?[=*-]{0,20}"
-    r"|" + _PATH.format("c") + r"(?: \([^()]{0,80}\))? ?:(?: ?`{3}\w{0,12})?")
+# Markdown heading `### PATH`, `**PATH**`, `PATH (trimmed, it's 40k lines):`
+_PATH = r"`?[\w./~-]{1,200}`?"
+_NOTE = r"(?: \([^()]{0,80}\))? ?"
+_HEADER = re.compile(r"==> ?" + _PATH + r" ?<==|#{1,6} " + _PATH + _NOTE
+                     + r"|[=*-]{2,} ?" + _PATH + _NOTE + r"[=*-]{2,}"
+                     + r"|" + _PATH + _NOTE + r":(?: ?`{3}\w{0,12})?")
+# prose naming the file, ending in a colon: `user_logs/std_log_process_13.txt is different, it
+# stops ~30 min earlier:` (the code block that follows is the file's)
+_PROSE = re.compile(r".{0,200}:(?: ?`{3}\w{0,12})?")
 # a rank's own file: AzureML's `std_log_process_12.txt`, `rank_3.log`, `log_rank3.txt` (not a
 # node rank's or a local rank's), submitit's `<job>_<task>_log.err` (a task per rank)
 _RANK_FILE = re.compile(
-    r"(?:std_log_process_|(?<![a-z])(?<!node_)(?<!local_)(?<!node-)(?<!local-)rank[_-]?)"
-    r"0*(\d{1,6})\.(?:txt|log|out|err)$"
-    r"|^\d{1,12}_(\d{1,6})_log\.(?:err|out)$")
+    r"(?<![\w-])[\w./~-]{0,200}?(?:std_log_process_"
+    r"|(?<![a-z])(?<!node_)(?<!local_)(?<!node-)(?<!local-)rank[_-]?)"
+    r"0*(\d{1,6})\.(?:txt|log|out|err)(?![\w.-])"
+    r"|(?<![\w./-])(?:[\w.~-]{0,100}/)*\d{1,12}_(\d{1,6})_log\.(?:err|out)(?![\w.-])")
 
 
-def rank_title(text: str) -> int | None:
-    """The global rank whose own log file a header line names (see above), if it is one."""
+def rank_title(text: str) -> tuple[int, bool] | None:
+    """(rank, whether prose) of a header line naming one rank's own log file (see above):
+    prose titles only the code block that follows it."""
     if len(text) > _MAX_TITLE or not ("_log" in text or "rank" in text):
         return None  # (asked of every error line of a paste: the words first)
-    m = _HEADER.fullmatch(text.strip())
-    if m is None:
+    stripped = text.strip()
+    prose = _HEADER.fullmatch(stripped) is None
+    if prose and _PROSE.fullmatch(stripped) is None:
         return None
-    name = (m.group("a") or m.group("b") or m.group("c")).rsplit("/", 1)[-1]
-    f = _RANK_FILE.search(name)
-    return int(f.group(1) or f.group(2)) if f else None
+    ranks = {int(m.group(1) or m.group(2)) for m in _RANK_FILE.finditer(text)}
+    return (next(iter(ranks)), prose) if len(ranks) == 1 else None
 
 
 _ID_RANK = re.compile(r"(?<![\w-])(?:global_rank|rank|RANK|global rank)(?:=| ?: ?| )(\d{1,6})"

@@ -22,11 +22,14 @@ from .conftest import category_culprits as _verdict
     ("==> logs/node_rank1.log <==", None),  # a node rank's file
     ("==> logs/local_rank_3.log <==", None),  # a local rank's
     ("==> logs/gpu-n10.log <==", None),
-    ("I looked at std_log_process_12.txt and it says:", None),  # prose
+    ("user_logs/std_log_process_13.txt is different, it stops ~30 min earlier:", 13),
+    ("Please check log file 'user_logs/std_log_process_00.txt' for error details.", None),
+    ("==> user_logs/std_log_process_3.txt and std_log_process_4.txt <==", None),  # two files
     ("2311842_5_log.err", None),  # no header: a file name alone
 ])
 def test_a_header_naming_one_ranks_own_file(line: str, rank: int | None) -> None:
-    assert rank_title(line) == rank
+    titled = rank_title(line)
+    assert (titled[0] if titled else None) == rank
 
 
 @pytest.mark.parametrize(("line", "named"), [
@@ -118,3 +121,21 @@ def test_a_workers_environment_line_names_its_node_even_with_a_keyword_of_its_ow
         "- Address already in use).",
     ]
     assert _verdict(lines) == ("rendezvous", [0], ["7c1e40b2a95d4f3e8b6a0d2c9f1e3a57000000"])
+
+
+_ECC = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+
+
+def test_prose_naming_a_ranks_file_titles_the_code_block_after_it() -> None:
+    lines = ["user_logs/std_log_process_13.txt is different, it stops ~30 min earlier:", "",
+             "```", "[init] rank=13 local_rank=5 world_size=16 host=a7c29e51d3f0000001", _ECC,
+             "```"]
+    assert _verdict(lines) == ("gpu_hardware", [13], ["a7c29e51d3f0000001"])
+
+
+def test_prose_naming_a_ranks_file_without_a_code_block_titles_nothing() -> None:
+    # where its lines end is unknown: the error may be another file's, pasted further down
+    lines = ["So I opened user_logs/std_log_process_00.txt, last lines:", "",
+             "[2024-02-08 19:44:11] step 61860 | loss 1.6702", "",
+             "Only one other file is different, it ends with:", "", _ECC]
+    assert _verdict(lines) == ("gpu_hardware", [], [])
