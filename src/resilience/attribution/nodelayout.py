@@ -5,7 +5,9 @@ local rank) where no line pairs a rank with its host.
 The node ranks come from `paste.node_ranks` (`gpu-box-b = node_rank 1`, `NODE_RANK=0 on
 ml-worker-3, 1 on ml-worker-4`, `=== node 1 (gpu-a800-02) ===`); the processes per node from a
 launcher's line (`--nproc_per_node=8`, accelerate's `--num_machines 2 ... --num_processes 16`,
-a torchelastic agent's `global_ranks=[8, ..., 15]`), used only where every such line agrees.
+a torchelastic agent's `global_ranks=[8, ..., 15]`), used only where every such line agrees;
+failing those, from the paste's prose (`2 nodes x 8 H100`, `8 GPUs per node`), one process per
+GPU, where it gives one value.
 Global rank 0 runs on node rank 0 under every launcher, whatever the processes per node.
 """
 
@@ -25,6 +27,12 @@ _MAX_RANKS = 1024  # ranks placed
 _ACCELERATE = re.compile(
     r"--num[_-]machines[= ](\d{1,4})\b.{0,400}?--num[_-]processes[= ](\d{1,6})\b"
     r"|--num[_-]processes[= ](\d{1,6})\b.{0,400}?--num[_-]machines[= ](\d{1,4})\b")
+# prose: `2 nodes x 8 H100`, `4 machines × 4 GPUs`, `8 GPUs per node`, `4 gpus/node`
+_PROSE = re.compile(r"\b\d{1,4} ?(?:nodes?|machines?|hosts?|servers?) ?(?:x|\u00d7|\*) ?(\d{1,3})\b"
+                    r"(?! ?(?:nodes?|machines?|[GT]B?\b))"
+                    r"|\b(\d{1,3}) ?(?:GPUs?|gpus?|processes|ranks) ?(?:per |/ ?|on each )"
+                    r"(?:node|machine|host)\b")
+_PROSE_WORDS = ("node", "achine", "host", "server")
 
 
 @dataclass
@@ -32,6 +40,7 @@ class NodeLayout:
     # host -> node rank in a paste's own words; -1 if two lines disagree
     node_index: dict[str, int] = field(default_factory=dict)
     counts: set[int] = field(default_factory=set)  # processes per node the lines give
+    said: set[int] = field(default_factory=set)  # ... and the paste's prose gives
 
     def read(self, content: str) -> None:
         """What a line says: hosts' node ranks, accelerate's machines and processes."""
@@ -45,14 +54,18 @@ class NodeLayout:
                 int(m.group(4)), int(m.group(3)))
             if machines > 0 and total % machines == 0:
                 self.per_node_is(total // machines)
+        if any(word in content for word in _PROSE_WORDS) and len(self.said) < 4:
+            self.said.update(int(m.group(1) or m.group(2)) for m in _PROSE.finditer(content))
 
     def per_node_is(self, count: int) -> None:
         if len(self.counts) < 4:
             self.counts.add(count)
 
     def per_node(self) -> int:
-        """The processes per node the lines agree on, or 0."""
-        count = next(iter(self.counts)) if len(self.counts) == 1 else 0
+        """The processes per node the lines agree on (the launchers', else the prose's),
+        or 0."""
+        counts = self.counts or self.said
+        count = next(iter(counts)) if len(counts) == 1 else 0
         return count if count <= _MAX_PER_NODE else 0
 
     def indexed(self) -> dict[str, int]:

@@ -176,7 +176,7 @@ def section_title(text: str) -> tuple[str, int] | None:
 # what `node_ranks` and `section_title` need on a line between the candidates (not
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
-# slower); a search starts where its literal's first byte first is (memchr). ~10 ms per 2 MiB.
+# slower); a search starts where its literal's first byte first is (memchr). ~20 ms per 2 MiB.
 _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     rb"ode(?<=[Nn]ode)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)", rb"ODE(?: ?\d{1,3} ?[(=:]|[ -]RANK)",
     rb"achine(?<=[Mm]achine)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)",
@@ -187,8 +187,10 @@ _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     rb"```", rb"~~~",
     # a rank's own log file's header and a worker's line naming its rank and host
     # (`rankfile.py`)
-    rb"_log_process_", rb"rank[_-]?\d{1,6}\.(?:txt|log|out|err)\b", rb"_log\.(?:err|out)\b",
-    rb"host(?:name)?[=:]", rb"HOST(?:NAME)?[=:]", rb"host \w"))
+    rb"_log(?:_process_|\.(?:err|out)\b)", rb"rank[_-]?\d{1,6}\.(?:txt|log|out|err)\b",
+    rb"host(?:name)?(?:[=:]| \w)", rb"HOST(?:NAME)?[=:]",
+    # the processes per node in prose (`2 nodes x 8 H100`, `8 GPUs per node`: `nodelayout`)
+    rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b"))
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 _TRAILING_FENCE = re.compile(r"(?<!`)`{3}[\w+-]{0,20}\s{0,4}$")
 

@@ -289,3 +289,20 @@ def test_a_gpu_model_or_a_name_with_an_underscore_is_no_host() -> None:
     oom = "[rank3]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
     assert _verdict(["Node 0 (A100-SXM4-80GB x8):", oom])[2] == []
     assert _verdict(["== node 0 (x86_64) ==", oom])[2] == []
+
+
+def test_the_pastes_nodes_x_gpus_gives_the_processes_per_node_where_no_launcher_does() -> None:
+    def verdict(setup: str, launcher: list[str]) -> tuple[list[int], list[str]]:
+        return _verdict([
+            f"torch 2.4.0, {setup}.",
+            "machine_rank 0 = h100-b-03 (main_process_ip 10.20.3.5), machine_rank 1 = h100-b-07.",
+            *launcher,
+            "[rank11]: RuntimeError: CUDA error: device-side assert triggered",
+        ])[1:]
+    assert verdict("2 nodes x 8 H100", []) == ([11], ["h100-b-07"])
+    assert verdict("16 GPUs, 8 GPUs per node", []) == ([11], ["h100-b-07"])
+    assert verdict("2 nodes x 16 H100", []) == ([11], ["h100-b-03"])
+    # a launcher's own count wins; two counts in the prose give none
+    assert verdict("2 nodes x 16 H100", ["torchrun --nproc_per_node 8 train.py"]) \
+        == ([11], ["h100-b-07"])
+    assert verdict("2 nodes x 8 H100 (was 4 nodes x 4 A100)", []) == ([11], [])
