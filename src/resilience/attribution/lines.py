@@ -66,7 +66,7 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
     r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`
     # Kubernetes: `kubectl logs --prefix` (`[pod/NAME/CONTAINER] `), and stern's `POD CONTAINER `
-    # (a pod name with a dash) before a prefix, a traceback or an error line
+    # (a pod name with a dash) before a prefix, a traceback, an error line or a UTC timestamp
     # Ray's worker prefix: `(RayTrainWorker pid=4410, ip=10.0.3.14) `, `(raylet, ip=10.0.3.11) `
     # (a worker's pid only: the trainer's lines re-raise what a worker raised)
     r"^\((?:[\w.:-]{0,40}Worker[\w.:-]{0,20} )?pid=(?P<rpid>\d{1,9})"
@@ -76,7 +76,8 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^\[pod/(?P<khost>[a-z0-9][a-z0-9.-]{0,252})/[\w.-]{1,63}\] ",
     r"^(?P<shost2>[a-z0-9][a-z0-9.]{0,120}-[a-z0-9.-]{1,120}) [a-z][a-z0-9-]{0,62} "
     r"(?=\[|Traceback|terminate called|[IWEF]\d{4} |[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
-    r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
+    r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.,\d]{0,10}Z )",  # `stern --timestamps`
 ))
 # a pid named in a message: `Xid ...: 79, pid=2271, name=python`, Ray's `(pid=1957, ip=...)`,
 # a CUDA OOM's `Process 48210 has 75.42 GiB memory in use` (use `pid_of`)

@@ -43,6 +43,12 @@ def test_kubernetes_pod_prefixes_name_the_host() -> None:
     assert (prefixed.host, prefixed.content) == ("bert-ddp-worker-2", "RuntimeError: boom")
     prose = parse_line("torch-2.1 has a bug [see below]")  # two words, then no log prefix
     assert prose.host is None
+    # `stern --timestamps`: the pod, the container, then a UTC timestamp before any line
+    timed = parse_line("qwen-sft-master-0 pytorch 2024-06-11T22:07:00.000041258Z tee: "
+                       "/ckpt/logs/train-master.log: Disk quota exceeded")
+    assert (timed.host, timed.content) == ("qwen-sft-master-0",
+                                           "tee: /ckpt/logs/train-master.log: Disk quota exceeded")
+    assert timed.timestamp is not None
 
 
 def test_a_worker_killed_silently_is_the_culprit_of_the_timeouts_after_it() -> None:
