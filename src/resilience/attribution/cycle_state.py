@@ -336,6 +336,10 @@ class CycleState:
         # in line order whatever the input's chunking (a Root Cause block completes late)
         records = sorted(self.elastic, key=lambda e: (e.line, e.source))
         rank_hosts, pid_ranks = self.ranks.final()
+        if self.ranks.layout.one_node:  # `torchrun --standalone`: every rank on one host
+            hosts = {h for h in (*rank_hosts.values(), *(e.host for e in records)) if h}
+            rank_hosts = {**self.ranks.layout.on_one_node(hosts, self.ranks.max_rank),
+                          **rank_hosts}
         if self.ranks.aliases:  # a node that Ray names by its IP and NCCL by its name: the name
             name = self.ranks.name
             cands = [c if name(c.node) == c.node else c.model_copy(update={"node": name(c.node)})

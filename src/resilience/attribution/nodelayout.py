@@ -7,7 +7,8 @@ ml-worker-3, 1 on ml-worker-4`, `=== node 1 (gpu-a800-02) ===`); the processes p
 launcher's line (`--nproc_per_node=8`, accelerate's `--num_machines 2 ... --num_processes 16`,
 a torchelastic agent's `global_ranks=[8, ..., 15]`), used only where every such line agrees;
 failing those, from the paste's prose (`2 nodes x 8 H100`, `8 GPUs per node`), one process per
-GPU, where it gives one value.
+GPU, where it gives one value. A launcher started on one node only (`torchrun --standalone`,
+`--nnodes 1`) runs every rank on the one host the lines name.
 Global rank 0 runs on node rank 0 under every launcher, whatever the processes per node.
 """
 
@@ -33,6 +34,8 @@ _PROSE = re.compile(r"\b\d{1,4} ?(?:nodes?|machines?|hosts?|servers?) ?(?:x|\u00
                     r"|\b(\d{1,3}) ?(?:GPUs?|gpus?|processes|ranks) ?(?:per |/ ?|on each )"
                     r"(?:node|machine|host)\b")
 _PROSE_WORDS = ("node", "achine", "host", "server")
+_ONE_NODE = re.compile(r"--standalone\b|--nnodes[= ]1(?::1)?(?![:\d])|--num[_-]machines[= ]1\b"
+                       r"|\b(?:PET_)?NNODES=1\b|\bnnodes=1\b")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class NodeLayout:
     node_index: dict[str, int] = field(default_factory=dict)
     counts: set[int] = field(default_factory=set)  # processes per node the lines give
     said: set[int] = field(default_factory=set)  # ... and the paste's prose gives
+    one_node: bool = False  # a launcher's line says it runs on one node
 
     def read(self, content: str) -> None:
         """What a line says: hosts' node ranks, accelerate's machines and processes."""
@@ -54,6 +58,10 @@ class NodeLayout:
                 int(m.group(4)), int(m.group(3)))
             if machines > 0 and total % machines == 0:
                 self.per_node_is(total // machines)
+        if ("standalone" in content or "NNODES" in content or "nnodes" in content
+                or "num_machines" in content or "num-machines" in content) \
+                and _ONE_NODE.search(content):
+            self.one_node = True
         if any(word in content for word in _PROSE_WORDS) and len(self.said) < 4:
             self.said.update(int(m.group(1) or m.group(2)) for m in _PROSE.finditer(content))
 
@@ -88,6 +96,14 @@ class NodeLayout:
                 placed.update(dict.fromkeys(range(index * per_node, (index + 1) * per_node),
                                             host))
         return placed
+
+    def on_one_node(self, hosts: set[str], top: int) -> dict[int, str]:
+        """rank -> host for ranks 0 .. `top` (or the processes per node) on the one node of a
+        launcher started on one node, if the lines name one host (`hosts`)."""
+        if not self.one_node or len(hosts) != 1:
+            return {}
+        host = next(iter(hosts))
+        return dict.fromkeys(range(min(max(self.per_node(), top + 1), _MAX_RANKS)), host)
 
     def bases(self) -> dict[str, int]:
         """host -> its first global rank, with the processes per node known."""

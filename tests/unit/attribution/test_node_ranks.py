@@ -306,3 +306,20 @@ def test_the_pastes_nodes_x_gpus_gives_the_processes_per_node_where_no_launcher_
     assert verdict("2 nodes x 16 H100", ["torchrun --nproc_per_node 8 train.py"]) \
         == ([11], ["h100-b-07"])
     assert verdict("2 nodes x 8 H100 (was 4 nodes x 4 A100)", []) == ([11], [])
+
+
+def test_a_launcher_started_on_one_node_runs_every_rank_on_the_one_host_named() -> None:
+    def verdict(launch: str, hosts: tuple[str, ...] = ("gpu-ws-12",)) -> list[str]:
+        return _verdict([
+            f"Launch: `{launch} train_cls.py --epochs 40`",
+            "[rank5]: RuntimeError: Detected mismatch between collectives on ranks. Rank 5 is "
+            "running collective: CollectiveFingerPrint(OpType=BROADCAST)",
+            *(line for host in hosts for line in (
+                "Root Cause (first observed failure):", "[0]:",
+                "  time      : 2024-06-12_18:41:01", f"  host      : {host}",
+                "  rank      : 2 (local_rank: 2)", "  exitcode  : 1 (pid: 73312)")),
+        ])[2]
+    assert verdict("torchrun --standalone --nproc_per_node 8") == ["gpu-ws-12"]
+    assert verdict("torchrun --nnodes=1 --nproc_per_node 8") == ["gpu-ws-12"]
+    assert verdict("torchrun --nnodes=2 --nproc_per_node 8") == []  # another node's, maybe
+    assert verdict("torchrun --standalone --nproc_per_node 8", ("gpu-ws-12", "gpu-ws-13")) == []
