@@ -160,7 +160,8 @@ class CycleState:
         if (info.rank is not None and not info.rank_is_task and self.ranks.in_section(info.rank)) \
                 or info.local_rank is not None or "failed (exitcode" in info.content \
                 or "exits with return code" in info.content \
-                or info.content.startswith("-- Process "):
+                or info.content.startswith("-- Process ") \
+                or (info.rank is None and self.title_fence):
             return info._replace(host=self.title_host)
         return info
 

@@ -106,13 +106,13 @@ def prompt_host(content: str) -> str | None:
 
 
 # Which host has which node rank, in a paste's own words: `gpu-box-a = node_rank 0`,
-# `ml-train-02 (machine_rank 1)`, `=== ml-worker-4 (node rank 1) ===`; `machine_rank 1 =
-# h100-b-07`, `NODE_RANK=0 on ml-worker-3, 1 on ml-worker-4`; `node1 = a3-mega-12`, `node 1
-# (gpu-a800-02)`, `machine 1 (vision-08)`. Not a range (`a2-ultragpu-8g (node_rank 1-3)` is a
-# machine type's).
+# `ml-train-02 (machine_rank 1)`, `**dgx-07** (node_rank 1)`, `=== ml-worker-4 (node rank 1)
+# ===`; `machine_rank 1 = h100-b-07`, `NODE_RANK=0 on ml-worker-3, 1 on ml-worker-4`; `node1 =
+# a3-mega-12`, `node 1 (gpu-a800-02)`, `machine 1 (vision-08)`. Not a range
+# (`a2-ultragpu-8g (node_rank 1-3)` is a machine type's).
 _HOST = r"([A-Za-z][\w.-]{0,60}\w)"
 _RANK_WORD = r"(?:node|machine|NODE|MACHINE)[_ -](?:rank|RANK)"
-_HOST_IS_NODE = re.compile(_HOST + r" {0,2}(?:=|\(|:) {0,2}(" + _RANK_WORD
+_HOST_IS_NODE = re.compile(_HOST + r"(?:\*\*|`)? {0,2}(?:=|\(|:) {0,2}(" + _RANK_WORD
                            + r")[= :]{0,3}(\d{1,4})\b(?![-\d])")
 _NODE_IS_HOST = re.compile(_RANK_WORD + r"[= ]{0,3}(\d{1,4}) ?(?:=|on|\(|:|->) ?" + _HOST
                            + r"((?:, (?:and )?\d{1,4} (?:on|=) [A-Za-z][\w.-]{0,60}\w){0,16})")
@@ -165,12 +165,21 @@ _MAX_TITLE = 240
 def section_title(text: str) -> tuple[str, int] | None:
     """(host, node rank) of a section title: a heading naming one host with its node rank,
     whose output the lines below are (`=== node 1 (gpu-a800-02) ===`, `Output of NODE_RANK=1
-    (gpu-l40s-02):`, `dgx-a-09 (node_rank 1) has less output, just:`)."""
+    (gpu-l40s-02):`, `dgx-a-09 (node_rank 1) has less output, just:`), not in an aside
+    (`console, both attempts (node 1 = seg-node-02 looks the same):`)."""
     if len(text) > _MAX_TITLE or not ("ode" in text or "ODE" in text or "achine" in text
                                       or "ACHINE" in text) or not _FRAMED.search(text):
         return None  # (the word checks first: this is asked of every error line of a paste)
     pairs = set(node_ranks(text))
-    return next(iter(pairs)) if len(pairs) == 1 else None
+    if len(pairs) != 1:
+        return None
+    host, index = next(iter(pairs))
+    start = min(i for i in (text.find(host), *(text.find(w) for w in _NODE_WORDS_AT))
+                if i >= 0)
+    return None if text.count("(", 0, start) > text.count(")", 0, start) else (host, index)
+
+
+_NODE_WORDS_AT = ("node", "Node", "NODE", "machine", "Machine", "MACHINE")
 
 
 # what `node_ranks` and `section_title` need on a line between the candidates (not

@@ -323,3 +323,36 @@ def test_a_launcher_started_on_one_node_runs_every_rank_on_the_one_host_named() 
     assert verdict("torchrun --nnodes=1 --nproc_per_node 8") == ["gpu-ws-12"]
     assert verdict("torchrun --nnodes=2 --nproc_per_node 8") == []  # another node's, maybe
     assert verdict("torchrun --standalone --nproc_per_node 8", ("gpu-ws-12", "gpu-ws-13")) == []
+
+
+def _node_sections(second_title: str) -> list[str]:
+    return [
+        "torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 train_vl.py",
+        "**dgx-03** (node_rank 0):",
+        "```",
+        "[E ProcessGroupNCCL.cpp:821] [Rank 3] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=27715, OpType=ALLREDUCE, Timeout(ms)=1800000) ran for 1800349 "
+        "milliseconds before timing out.",
+        "Root Cause (first observed failure):", "[0]:",
+        "  time      : 2024-03-02_02:41:07", "  host      : dgx-03",
+        "  rank      : 3 (local_rank: 3)", "  exitcode  : -6 (pid: 4411)",
+        "```",
+        second_title,
+        "```",
+        "IndexError: Caught IndexError in DataLoader worker process 3.",
+        "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: 1) local_rank: 4 "
+        "(pid: 2231) of binary: /opt/conda/bin/python",
+        "```",
+    ]
+
+
+def test_an_error_without_a_rank_in_a_titled_code_block_is_on_the_titled_node() -> None:
+    # torch 1.13 prints no rank prefix: the node's launcher record is the culprit, not the
+    # other node's Root Cause (a timeout 30 minutes later)
+    lines = _node_sections("**dgx-07** (node_rank 1), I only copied the end:")
+    assert _verdict(lines) == ("user_code", [12], ["dgx-07"])
+
+
+def test_a_node_named_in_an_aside_titles_nothing() -> None:
+    aside = _node_sections("the end of it (node 1 = dgx-07 looks the same):")
+    assert _verdict(aside) == _verdict(_node_sections("the end of it:"))
