@@ -10,7 +10,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .mentions import a_failure, quoted
-from .paste import fenced, kubectl_pod, prompt_host, section_title
+from .paste import fenced, host_title, kubectl_pod, prompt_host, section_title
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankfile import rank_title
@@ -191,6 +191,10 @@ class CycleState:
             self.ranks.titled(title[1])
         elif (titled := rank_title(text)) is not None:  # (so does it)
             self.title_host, (self.title_rank, self.rank_in_block) = None, titled
+        elif ":" in text[-24:] and (
+                hosted := host_title(text, self.ranks.layout.indexed())) is not None:
+            self.title_host, self.title_rank = hosted[0], None  # `the tail from gpu-b07:`
+            self.ranks.titled(hosted[1])
         fence = fenced(text)
         if fence:
             self.title_fence = not self.title_fence

@@ -6,10 +6,10 @@ whose output follows (`=== node 1 (gpu-a800-02) ===`, `dgx-a-09 (node_rank 1):`)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-__all__ = ["a_host", "fenced", "kubectl_pod", "node_lines", "node_ranks", "prompt_host",
-           "section_title"]
+__all__ = ["a_host", "fenced", "host_title", "kubectl_pod", "node_lines", "node_ranks",
+           "prompt_host", "section_title"]
 
 # a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
 # mentions kubectl)
@@ -180,6 +180,20 @@ def section_title(text: str) -> tuple[str, int] | None:
 
 
 _NODE_WORDS_AT = ("node", "Node", "NODE", "machine", "Machine", "MACHINE")
+# a line ending in a host and a colon: `this is the tail from h100-sxm-11:`, `**gpu-b07**:`
+_ENDS_WITH_HOST = re.compile(r"(?<![\w.-])`?\*{0,2}([A-Za-z][\w.-]{0,60}\w)\*{0,2}`?:"
+                             r"(?: ?`{3}\w{0,12})?\s{0,4}$")
+
+
+def host_title(text: str, indexed: Mapping[str, int]) -> tuple[str, int] | None:
+    """(host, node rank) of a line ending in a host the paste gives a node rank (`indexed`, or
+    this line) and a colon: the title of that host's output below it."""
+    if len(text) > _MAX_TITLE * 2 or ":" not in text[-24:] \
+            or (m := _ENDS_WITH_HOST.search(text)) is None:
+        return None
+    host = m.group(1)
+    index = indexed.get(host, dict(node_ranks(text)).get(host, -1))
+    return (host, index) if index >= 0 else None
 
 
 # what `node_ranks` and `section_title` need on a line between the candidates (not
@@ -199,7 +213,9 @@ _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     rb"_log(?:_process_|\.(?:err|out)\b)", rb"rank[_-]?\d{1,6}\.(?:txt|log|out|err)\b",
     rb"host(?:name)?(?:[=:]| \w)", rb"HOST(?:NAME)?[=:]",
     # the processes per node in prose (`2 nodes x 8 H100`, `8 GPUs per node`: `nodelayout`)
-    rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b"))
+    rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b",
+    # a line ending in a digit (or `**host**`) and a colon may end in a host (`host_title`)
+    rb":\n(?<=[\d*`]:\n)", rb":\r\n(?<=[\d*`]:\r\n)"))
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 _TRAILING_FENCE = re.compile(r"(?<!`)`{3}[\w+-]{0,20}\s{0,4}$")
 

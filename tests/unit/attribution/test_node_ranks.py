@@ -356,3 +356,22 @@ def test_an_error_without_a_rank_in_a_titled_code_block_is_on_the_titled_node() 
 def test_a_node_named_in_an_aside_titles_nothing() -> None:
     aside = _node_sections("the end of it (node 1 = dgx-07 looks the same):")
     assert _verdict(aside) == _verdict(_node_sections("the end of it:"))
+
+
+def test_a_line_ending_in_a_host_with_a_node_rank_titles_its_output() -> None:
+    def verdict(title: str, own_line: bool = False) -> tuple[str, list[int], list[str]]:
+        return _verdict([
+            *("2x 8xH100 boxes (h100-sxm-07 = node_rank 0, h100-sxm-11 = node_rank 1), torchrun "
+              "2.4. " + ("" if own_line else title), *([title] if own_line else [])),
+            "```",
+            "[rank14]:[E915 03:12:09.554410192 ProcessGroupNCCL.cpp:1515] [PG 0 (default_pg) Rank "
+            "14] Process group watchdog thread terminated with exception: CUDA error: "
+            "uncorrectable NVLink error detected during the execution",
+            "```",
+        ])
+    assert verdict("this is the tail from h100-sxm-11:") \
+        == ("gpu_hardware", [14], ["h100-sxm-11"])
+    assert verdict("Output from h100-sxm-11:", own_line=True) \
+        == ("gpu_hardware", [14], ["h100-sxm-11"])
+    assert verdict("this is the tail from h100-sxm-12:") == ("gpu_hardware", [14], [])  # unknown
+    assert verdict("this is the tail:") == ("gpu_hardware", [14], [])
