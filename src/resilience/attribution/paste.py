@@ -207,6 +207,7 @@ _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     # a launcher's processes per node (`torchrun --nproc_per_node 8`, accelerate's
     # `--num_processes 16`): no keyword of their own
     rb"nproc[_-]per[_-]node", rb"NPROC_PER_NODE", rb"num[_-](?:processes|gpus)\b",
+    rb"--map-by ", rb"npernode",  # mpirun's mapping (`rankmap`)
     rb"```", rb"~~~",
     # a rank's own log file's header and a worker's line naming its rank and host
     # (`rankfile.py`)

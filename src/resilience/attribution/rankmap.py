@@ -56,6 +56,9 @@ _MAP_RANK = re.compile(r"^\s{0,8}Process OMPI jobid: \[\d{1,9},\d{1,6}\] App: \d
 _SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
                     r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
                     r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")
+# mpirun's own word that it maps by slot: `--map-by slot`, `--map-by ppr:8:node`, `-npernode 8`
+# (n per node: by slot where every host has n slots)
+_MAP_BY = re.compile(r"--map-by (?:slot|ppr:(\d{1,4}):node)\b|-{1,2}npernode[= ](\d{1,4})\b")
 _RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) "
                        r"world_rank=(\d{1,6})\b")
 
@@ -125,6 +128,8 @@ class RankMap:
     # hosts in rank order with their process counts, from a hostfile or Open MPI's map
     slots: dict[str, int] = field(default_factory=dict)
     map_host: str | None = None  # the node of the `--display-map` entry being read
+    # mpirun's command line maps by slot (0), or n per node (n); None if it does not say so
+    map_by: int | None = None
     # the node base of the last such line without a task or host (or of a torchelastic
     # agent's `global_ranks=[8, 9, ...]`): in a paste of several nodes' outputs one after the
     # other, the base of the section a line is in
@@ -305,6 +310,8 @@ class RankMap:
         if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
+        if ("--map-by" in content or "npernode" in content) and (m := _MAP_BY.search(content)):
+            self.map_by = int(m.group(1) or m.group(2) or 0)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)
 
@@ -335,7 +342,8 @@ class RankMap:
         """rank -> host by slot in host order (Open MPI's default mapping), where the lines
         that name a rank's host confirm it: one agrees and none disagrees. A `--map-by node`,
         `-npernode 4` or one torchrun per node maps otherwise, and its command line may not be
-        in the paste; nor may a hostfile be the job's."""
+        in the paste; nor may a hostfile be the job's. With no such line, mpirun's own
+        `--map-by slot` (or n per node on hosts of n slots) confirms it."""
         placed, first = {}, 0
         for host, count in self.slots.items():
             if host != "localhost":
@@ -343,7 +351,9 @@ class RankMap:
             first += count
         checks = [same_host(known[rank], host) for rank, host in placed.items()
                   if known.get(rank)]
-        return placed if checks and all(checks) else {}
+        said = self.map_by is not None and all(  # mpirun's command line says so
+            count == self.map_by or not self.map_by for count in self.slots.values())
+        return placed if (checks and all(checks)) or (said and not checks) else {}
 
     def name(self, host: str | None) -> str | None:
         """`host` by its name where it is an IP that a line paired with one name."""

@@ -258,6 +258,12 @@ def test_an_mpirun_hostfile_places_ranks_by_slot_where_the_log_confirms_it() -> 
     # a one-node hostfile names no node
     assert _verdict(["localhost slots=8", seen.replace("gpu-c03", "localhost"),
                      _OOM.format(r=6)]) == ("cuda_oom", [6], [])
+    # mpirun's own command line maps by slot (n per node on hosts of n slots): it holds
+    mpirun = "mpirun -np 12 --hostfile hosts {} --bind-to none --tag-output python train.py"
+    for mapping in ("--map-by ppr:4:node", "--map-by slot", "-npernode 4"):
+        assert _verdict([mpirun.format(mapping), *hostfile, *run]) == ("cuda_oom", [6], ["gpu-c02"])
+    for mapping in ("--map-by node", "--map-by ppr:2:node"):
+        assert _verdict([mpirun.format(mapping), *hostfile, *run]) == ("cuda_oom", [6], [])
 
 
 def test_open_mpis_display_map_places_each_process_it_lists() -> None:
