@@ -49,9 +49,7 @@ class NodeLayout:
     def read(self, content: str) -> None:
         """What a line says: hosts' node ranks, accelerate's machines and processes."""
         for host, index in node_ranks(content):  # (which looks for its words first)
-            if len(self.node_index) < _MAX_HOSTS \
-                    and self.node_index.setdefault(host, index) != index:
-                self.node_index[host] = -1
+            self.index(host, index)
         if ("num_machines" in content or "num-machines" in content) \
                 and (m := _ACCELERATE.search(content)):
             machines, total = (int(m.group(1)), int(m.group(2))) if m.group(1) else (
@@ -64,6 +62,11 @@ class NodeLayout:
             self.one_node = True
         if any(word in content for word in _PROSE_WORDS) and len(self.said) < 4:
             self.said.update(int(m.group(1) or m.group(2)) for m in _PROSE.finditer(content))
+
+    def index(self, host: str, index: int) -> None:
+        """`host` has node rank `index`."""
+        if len(self.node_index) < _MAX_HOSTS and self.node_index.setdefault(host, index) != index:
+            self.node_index[host] = -1
 
     def per_node_is(self, count: int) -> None:
         if len(self.counts) < 4:

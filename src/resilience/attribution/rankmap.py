@@ -40,7 +40,10 @@ _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachi
                         r"|\b(?:PET_)?NODE_RANK=)"
                         r"(\d{1,6})\b")
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
-                    r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE=|\bnproc_per_node=)(\d{1,4})\b")
+                    r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE(?:=|: {1,24})|\bnproc_per_node=)"
+                    r"(\d{1,4})\b")
+# a pod's environment in `kubectl describe pod` (`PET_NODE_RANK:       2`): its node rank
+_ENV_NODE_RANK = re.compile(r"\s{0,12}(?:PET_)?NODE_RANK: {1,24}(\d{1,4})\s{0,4}")
 _PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
 _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
@@ -243,6 +246,8 @@ class RankMap:
                 self.section_base = base
             if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
                 self.bases[key] = -1
+        if "NODE_RANK: " in content and info.host and (m := _ENV_NODE_RANK.fullmatch(content)):
+            self.layout.index(info.host, int(m.group(1)))  # (a `kubectl describe pod`'s pod)
         if "slots" in content and (m := _SLOTS.match(content)) and len(self.slots) < _MAX_PAIRS:
             self.slots.setdefault(m.group(1) or m.group(3), int(m.group(2) or m.group(4)))
             self.map_host = m.group(1)

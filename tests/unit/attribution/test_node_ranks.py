@@ -375,3 +375,20 @@ def test_a_line_ending_in_a_host_with_a_node_rank_titles_its_output() -> None:
         == ("gpu_hardware", [14], ["h100-sxm-11"])
     assert verdict("this is the tail from h100-sxm-12:") == ("gpu_hardware", [14], [])  # unknown
     assert verdict("this is the tail:") == ("gpu_hardware", [14], [])
+
+
+def test_a_described_pods_environment_gives_its_node_rank() -> None:
+    lines = [
+        "$ kubectl -n vision logs rtmdet-l-coco-ft-worker-1 | tail -n 75",
+        "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient "
+        "shared memory (shm).",
+        "[2024-05-02 10:11:12,001] torch.distributed.elastic.multiprocessing.api: [ERROR] failed "
+        "(exitcode: 1) local_rank: 2 (pid: 311) of binary: /usr/bin/python",
+        "$ kubectl -n vision describe pod rtmdet-l-coco-ft-worker-1",
+        "Name:             rtmdet-l-coco-ft-worker-1",
+        "    Environment:",
+        "      PET_NPROC_PER_NODE:  8",
+        "      PET_NNODES:          4",
+        "      PET_NODE_RANK:       2",
+    ]
+    assert _verdict(lines) == ("host", [18], ["rtmdet-l-coco-ft-worker-1"])
