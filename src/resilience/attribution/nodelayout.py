@@ -45,6 +45,9 @@ class NodeLayout:
     counts: set[int] = field(default_factory=set)  # processes per node the lines give
     said: set[int] = field(default_factory=set)  # ... and the paste's prose gives
     one_node: bool = False  # a launcher's line says it runs on one node
+    # host -> node rank a launcher's own line on that host gives (`user@gpu-ws-72:~$ torchrun
+    # --node-rank 1 ...`): it wins over the paste's words (`node 2 (gpu-ws-72)` counts from 1)
+    launched: dict[str, int] = field(default_factory=dict)
 
     def read(self, content: str) -> None:
         """What a line says: hosts' node ranks, accelerate's machines and processes."""
@@ -63,10 +66,11 @@ class NodeLayout:
         if any(word in content for word in _PROSE_WORDS) and len(self.said) < 4:
             self.said.update(int(m.group(1) or m.group(2)) for m in _PROSE.finditer(content))
 
-    def index(self, host: str, index: int) -> None:
-        """`host` has node rank `index`."""
-        if len(self.node_index) < _MAX_HOSTS and self.node_index.setdefault(host, index) != index:
-            self.node_index[host] = -1
+    def index(self, host: str, index: int, launcher: bool = False) -> None:
+        """`host` has node rank `index` (in a launcher's own line on it)."""
+        table = self.launched if launcher else self.node_index
+        if len(table) < _MAX_HOSTS and table.setdefault(host, index) != index:
+            table[host] = -1
 
     def per_node_is(self, count: int) -> None:
         if len(self.counts) < 4:
@@ -81,11 +85,11 @@ class NodeLayout:
 
     def indexed(self) -> dict[str, int]:
         """host -> node rank where the paste says so and no two hosts claim one node rank."""
+        said = {**self.node_index, **self.launched}
         claims: dict[int, int] = {}
-        for index in self.node_index.values():
+        for index in said.values():
             claims[index] = claims.get(index, 0) + 1
-        return {host: index for host, index in self.node_index.items()
-                if index >= 0 and claims[index] == 1}
+        return {host: index for host, index in said.items() if index >= 0 and claims[index] == 1}
 
     def placed(self) -> dict[int, str]:
         """rank -> host: rank 0 on node rank 0's host; with the processes per node known,

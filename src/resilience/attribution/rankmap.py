@@ -244,6 +244,8 @@ class RankMap:
             base = int(nr.group(1)) * int(np.group(1))
             if not key:
                 self.section_base = base
+            elif info.task is None:  # a launcher's line on a known host: its node rank
+                self.layout.index(key, int(nr.group(1)), launcher=True)
             if len(self.bases) < _MAX_PAIRS and self.bases.setdefault(key, base) != base:
                 self.bases[key] = -1
         if "NODE_RANK: " in content and info.host and (m := _ENV_NODE_RANK.fullmatch(content)):

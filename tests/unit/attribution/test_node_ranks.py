@@ -392,3 +392,17 @@ def test_a_described_pods_environment_gives_its_node_rank() -> None:
         "      PET_NODE_RANK:       2",
     ]
     assert _verdict(lines) == ("host", [18], ["rtmdet-l-coco-ft-worker-1"])
+
+
+def test_a_launchers_own_node_rank_beats_a_title_counting_nodes_from_one() -> None:
+    def node(title: str, host: str, index: int) -> list[str]:
+        return [title, "```", f"ubuntu@{host}:~/tt$ tune run --nnodes 2 --nproc_per_node 8 "
+                f"--node-rank {index} --rdzv-endpoint gpu-ws-71:29400 full_finetune_distributed",
+                "Running with torchrun...", "```"]
+    lines = [
+        "From our shared log, the first error:",
+        "[rank9]: ValueError: /tmp/Meta-Llama-3.1-70B-Instruct is not a valid directory.",
+        *node("node 1 (gpu-ws-71):", "gpu-ws-71", 0),
+        *node("node 2 (gpu-ws-72), dies in ~10 s:", "gpu-ws-72", 1),
+    ]
+    assert _verdict(lines)[1:] == ([9], ["gpu-ws-72"])
