@@ -10,7 +10,7 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .mentions import a_failure, quoted
-from .paste import fenced, host_title, kubectl_pod, prompt_host, section_title
+from .paste import fenced, host_title, kubectl_pod, prompt_host, section_title, ssh_host
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
 from .rankfile import rank_title
@@ -63,6 +63,7 @@ class CycleState:
     # `user@host:~$ python train.py` name the host of the lines that follow
     section_host: str | None = None
     prompt_hosts: frozenset[str] | None = None  # hosts seen before the prompt, while it holds
+    by_ssh: bool = False  # `section_host` is a bare `$ ssh HOST cmd`'s (the next `$ ` ends it)
     # a section title's host (`=== node 1 (gpu-a800-02) ===`): the host of the workers' and
     # their launcher's lines below it, until the next title, a command, or the close of the
     # code block it titles
@@ -104,6 +105,8 @@ class CycleState:
             "pid" in info.content or "Process " in info.content) else None
         if text_pid is not None:  # Ray's `(pid=1957, ...)`, an OOM's `Process 48210 has`
             rank = self.ranks.rank_of_pid(text_pid, info.host)
+        if rank is None and info.host and "PCI:" in info.content:  # `Xid (PCI:0000:ab:00)`
+            rank = self.ranks.rank_of_gpu(info.content, info.host)
         if rank is None and not local and self.title_rank is not None \
                 and (info.host is None or info.pid is not None):
             if self.rank_in_block and not self.title_fence:
@@ -178,7 +181,7 @@ class CycleState:
         """A line between the candidates that names a node or fences a code block
         (`paste.node_lines`): which host has which node rank, a section title, the end of the
         titled section's block."""
-        if not self._structure(text):
+        if not self._structure(text) and not self._ssh(text):
             self.ranks.launcher_words(text)
 
     def _structure(self, text: str) -> bool:
@@ -228,18 +231,31 @@ class CycleState:
         """Whether `info` is a pasted command line that says whose output follows (`kubectl
         logs <pod>`, a prompt `user@host:~$ torchrun ...`); it sets `section_host`."""
         if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
-            self.section_host = pod  # the pasted output of one pod follows
+            self.section_host, self.by_ssh = pod, False  # the pasted output of one pod follows
             self.title_host = self.title_rank = None
             self.prompt_hosts = None  # a pod's output, whatever prompt came before
+            return True
+        if self._ssh(info.content):
             return True
         prompt = prompt_host(info.content) if "@" in info.content else None
         if prompt is None:
             return False
-        self.section_host = prompt or None
+        self.section_host, self.by_ssh = prompt or None, False
         self.title_host = self.title_rank = None
         self.prompt_hosts = frozenset(self.ranks.hosts)
         host = info.host or (self.section_host if self.node is None else None)
         self.ranks.add(info._replace(host=host), None, False)  # only its node rank counts
+        return True
+
+    def _ssh(self, content: str) -> bool:
+        """Whether `content` is a bare command line: `$ ssh HOST cmd` (whose output is HOST's)
+        or another one, which ends such a section."""
+        host = ssh_host(content) if self.node is None else None
+        if host is None or not (host or self.by_ssh):
+            return False
+        self.section_host, self.by_ssh = host or None, bool(host)
+        self.title_host = self.title_rank = None
+        self.prompt_hosts = frozenset(self.ranks.hosts) if host else None
         return True
 
     def _relayed(self, own_host: str | None) -> bool:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 __all__ = ["a_host", "fenced", "host_title", "kubectl_pod", "node_lines", "node_ranks",
-           "prompt_host", "section_title"]
+           "prompt_host", "section_title", "ssh_host"]
 
 # a shell command line `$ kubectl [-n ns] logs|describe pod [options] <pod>` (not prose that
 # mentions kubectl)
@@ -75,7 +75,7 @@ _PROMPT = re.compile(r"(?:\([\w.-]{1,40}\) )?(?:[\w.-]{1,32}@(?P<h1>[\w.-]{1,80}
 _ENV_SET = re.compile(r"(?:[A-Z_][A-Z0-9_]{0,60}=\S{0,200} {1,4}){0,16}")
 # commands whose output is not this host's own: the scheduler's, another host's, a file's
 _ELSEWHERE = frozenset({
-    "sbatch", "srun", "salloc", "squeue", "sacct", "scontrol", "sinfo", "ssh", "pdsh", "clush",
+    "sbatch", "srun", "salloc", "squeue", "sacct", "scontrol", "sinfo", "pdsh", "clush",
     "mpirun", "mpiexec", "kubectl", "ray", "gcloud", "aws", "az", "cat", "tail", "head", "less",
     "more", "grep", "zcat", "zgrep", "rg", "awk", "sed", "vim", "vi", "diff", "git", "docker"})
 
@@ -84,9 +84,9 @@ _WRAPPERS = frozenset({"sudo", "time", "nohup", "exec", "env", "nice", "stdbuf",
 
 
 def prompt_host(content: str) -> str | None:
-    """For a pasted shell prompt, the host whose output follows: the prompt's host, or "" when
-    the command prints another host's (`ssh`, `srun`, `kubectl`) or a file's (`cat`, `tail`),
-    or None when `content` is no prompt."""
+    """For a pasted shell prompt, the host whose output follows: the prompt's host, the host
+    `ssh` runs its command on, or "" when the command prints another host's (`srun`,
+    `kubectl`) or a file's (`cat`, `tail`), or None when `content` is no prompt."""
     m = _PROMPT.match(content)
     if m is None:
         return None
@@ -102,7 +102,36 @@ def prompt_host(content: str) -> str | None:
         if i >= len(args):
             break
         program, rest = args[i].rsplit("/", 1)[-1], " ".join(args[i + 1:])
+    if program == "ssh":
+        return _ssh_target(rest) or ""
     return "" if program in _ELSEWHERE else m.group("h1") or m.group("h2") or ""
+
+
+_SSH_VALUE_OPTIONS = frozenset({"-p", "-i", "-l", "-o", "-J", "-F", "-b", "-c", "-E", "-m",
+                                "-O", "-S", "-W", "-w", "-L", "-R", "-D", "-e"})
+_BARE_SSH = re.compile(r"\$ {1,4}(?:sudo )?ssh (.{1,400})")
+
+
+def _ssh_target(args: str) -> str | None:
+    """The host an `ssh [options] [user@]host [command]` runs its command on."""
+    words = iter(args.split())
+    for word in words:
+        if word.startswith("-"):
+            if word in _SSH_VALUE_OPTIONS:
+                next(words, None)
+            continue
+        host = word.rsplit("@", 1)[-1]
+        return host if a_host(host) else None
+    return None
+
+
+def ssh_host(content: str) -> str | None:
+    """For a pasted bare command line `$ ssh gpu-a-042 dmesg -T`, the host whose output
+    follows; "" for another bare command line (`$ sinfo -R`), None for no command line."""
+    if not content.startswith("$ "):
+        return None
+    m = _BARE_SSH.match(content)
+    return (_ssh_target(m.group(1)) or "") if m else ""
 
 
 # Which host has which node rank, in a paste's own words: `gpu-box-a = node_rank 0`,
@@ -200,7 +229,14 @@ def host_title(text: str, indexed: Mapping[str, int]) -> tuple[str, int] | None:
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
 # slower); a search starts where its literal's first byte first is (memchr). ~20 ms per 2 MiB.
-_NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
+def _first_byte(rx: bytes) -> bytes:
+    """The literal byte a search of `rx` starts with (`\\xc3` and `\\$` are escapes)."""
+    if rx.startswith(b"\\x"):
+        return bytes.fromhex(rx[2:4].decode())
+    return rx[1:2] if rx.startswith(b"\\") else rx[:1]
+
+
+_NODE_WORDS = tuple((_first_byte(rx), re.compile(rx)) for rx in (
     rb"ode(?<=[Nn]ode)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)", rb"ODE(?: ?\d{1,3} ?[(=:]|[ -]RANK)",
     rb"achine(?<=[Mm]achine)(?: ?\d{1,3} ?[(=:]|[ -][Rr]ank)",
     rb"ACHINE(?: ?\d{1,3} ?[(=:]|[_ -]RANK)",
@@ -216,7 +252,8 @@ _NODE_WORDS = tuple((rx[:1], re.compile(rx)) for rx in (
     # the processes per node in prose (`2 nodes x 8 H100`, `8 GPUs per node`: `nodelayout`)
     rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b",
     # a line ending in a digit (or `**host**`) and a colon may end in a host (`host_title`)
-    rb":\n(?<=[\d*`]:\n)", rb":\r\n(?<=[\d*`]:\r\n)"))
+    rb":\n(?<=[\d*`]:\n)", rb":\r\n(?<=[\d*`]:\r\n)",
+    rb"\$ "))  # a bare command line: `$ ssh gpu-a-042 dmesg` and the next one (`ssh_host`)
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 _TRAILING_FENCE = re.compile(r"(?<!`)`{3}[\w+-]{0,20}\s{0,4}$")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..hostnames import same_host
 from .lines import IP, LineInfo
@@ -33,8 +34,14 @@ from .records import rank_mapping
 
 __all__ = ["RankMap", "pair", "pair_rank"]
 
+K = TypeVar("K")
+
 _MAX_PAIRS = 1024  # pairs kept per table and cycle
 _NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
+_BUS_ID = re.compile(r"\bbusId ([0-9a-f]{1,12})\b")
+# a GPU's PCI address in a kernel line: `Xid (PCI:0000:ab:00): 79`, `GPU 0000:ab:00.0: GPU has ..`
+_PCI = re.compile(r"(?:PCI:|GPU )([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})"
+                  r"(?:\.([0-7]))?\b")
 _AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachine_rank="
                         r"|\b(?:PET_)?NODE_RANK=)"
@@ -82,13 +89,13 @@ def pair(table: dict[int, str], key: int, host: str, names: bool = False) -> Non
         table[key] = host
 
 
-def pair_rank(table: dict[int, int], pid: int, rank: int) -> None:
-    """Record pid -> rank; a pid seen with two ranks maps to -1."""
-    if pid in table:
-        if table[pid] != rank:
-            table[pid] = -1
+def pair_rank(table: dict[K, int], key: K, rank: int) -> None:
+    """Record pid (or another key) -> rank; a key seen with two ranks maps to -1."""
+    if key in table:
+        if table[key] != rank:
+            table[key] = -1
     elif len(table) < _MAX_PAIRS:
-        table[pid] = rank
+        table[key] = rank
 
 
 _MAX_TASKS = 256  # task ids of one `srun: error:` line paired with its host
@@ -119,6 +126,8 @@ class RankMap:
     rank_tasks: dict[int, int] = field(default_factory=dict)  # `1: [rank13]: ...`
     # NCCL communicator size -> pid -> (rank in it, host)
     nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
+    # ... and its (host, GPU bus id: NCCL's `busId ab000`) -> rank in it
+    nccl_buses: dict[tuple[str, int], int] = field(default_factory=dict)
     agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
     # the first global rank of a node: node_rank x processes per node, from a launcher's
     # command line or log (`torchrun --node_rank=2 --nproc_per_node=8`, DeepSpeed's
@@ -223,10 +232,12 @@ class RankMap:
             size = int(m.group(2))
             biggest = max(self.nccl_comms, default=0)
             if size > biggest:  # only the biggest (the world's) is used: keep that one
-                self.nccl_comms = {size: {}}
+                self.nccl_comms, self.nccl_buses = {size: {}}, {}
             comm = self.nccl_comms.get(size)
             if comm is not None and len(comm) < _MAX_PAIRS:
                 comm[info.pid] = (int(m.group(1)), info.host)
+                if bus := _BUS_ID.search(content):
+                    pair_rank(self.nccl_buses, (info.host, int(bus.group(1), 16)), int(m.group(1)))
         if "world_rank=" in content:
             for m in _RAY_RANK.finditer(content):  # `(ip=10.0.2.41, pid=18201) world_rank=5`
                 pid, rank = int(m.group(2)), int(m.group(3))
@@ -321,6 +332,16 @@ class RankMap:
             self.map_by = int(m.group(1) or m.group(2) or 0)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)
+
+    def rank_of_gpu(self, content: str, host: str) -> int | None:
+        """The rank whose GPU a kernel line on `host` names by its PCI address (`Xid
+        (PCI:0000:ab:00): 79`), from NCCL's init lines (`.. rank 37 nranks 64 .. busId ab000`)."""
+        if not self.nccl_buses or (m := _PCI.search(content)) is None:
+            return None
+        domain, bus, device, function = m.groups()
+        bus_id = int(domain + bus + device, 16) * 16 + int(function or 0)
+        rank = self.nccl_buses.get((host, bus_id), -1)
+        return rank if rank >= 0 else None
 
     def identity(self, rank: int, host: str) -> None:
         """A worker's own line names its global rank and host (`rankfile.rank_identity`)."""

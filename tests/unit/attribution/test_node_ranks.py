@@ -300,6 +300,7 @@ def test_the_pastes_nodes_x_gpus_gives_the_processes_per_node_where_no_launcher_
             "[rank11]: RuntimeError: CUDA error: device-side assert triggered",
         ])[1:]
     assert verdict("2 nodes x 8 H100", []) == ([11], ["h100-b-07"])
+    assert verdict("2 nodes \u00d7 8 H100", []) == ([11], ["h100-b-07"])
     assert verdict("16 GPUs, 8 GPUs per node", []) == ([11], ["h100-b-07"])
     assert verdict("2 nodes x 16 H100", []) == ([11], ["h100-b-03"])
     # a launcher's own count wins; two counts in the prose give none

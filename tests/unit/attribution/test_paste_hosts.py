@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from resilience.attribution import analyze_lines
 from resilience.attribution.lines import parse_line
-from resilience.attribution.paste import kubectl_pod, prompt_host
+from resilience.attribution.paste import kubectl_pod, prompt_host, ssh_host
 
 from .conftest import ray_table
 
@@ -88,7 +88,7 @@ def test_kubectl_after_a_prompt_names_the_pod_and_wrappers_are_seen_through() ->
     assert kubectl_pod("$ kubectl describe pod a-1 b-2") is None  # two pods
     assert kubectl_pod("$ kubectl logs bert-ft-master-0 -n nlp --tail 40") == "bert-ft-master-0"
     for wrapped in ("alice@gpu-3:~$ env X=1 ssh gpu-4", "alice@gpu-3:~$ sudo -u bob ssh gpu-4"):
-        assert prompt_host(wrapped) == "", wrapped
+        assert prompt_host(wrapped) == "gpu-4", wrapped  # ssh's host, not the prompt's
 
 
 def test_a_trainers_line_carries_no_host_of_its_own() -> None:
@@ -168,3 +168,34 @@ def test_megatrons_nan_message_names_its_node_and_a_fqdn_is_shortened() -> None:
     ]
     assert _verdict(lines) == ("STOP", "numerical", [27], ["jwb0417"])
     assert _verdict(lines[:1]) == ("STOP", "numerical", [27], ["jwb0417.juwels"])
+
+
+def test_ssh_runs_its_command_on_the_host_it_names() -> None:
+    assert prompt_host("[ops@neox-g01 ~]$ ssh neox-g04 'sudo dmesg -T | tail -4'") == "neox-g04"
+    assert prompt_host("ops@head:~$ ssh -p 2222 -o BatchMode=yes admin@gpu-3 dmesg") == "gpu-3"
+    assert prompt_host("ops@head:~$ ssh") == ""  # no host: no output of a host
+    assert ssh_host("$ ssh dgx-h105 'sudo dmesg -T | grep -E \"NVRM|Xid\"'") == "dgx-h105"
+    assert ssh_host("$ sinfo -R -n dgx-h[101-108]") == ""  # another bare command
+    assert ssh_host("ssh dgx-h105 dmesg") is None  # prose, no command line
+
+
+def _gpu_init(task: int, host: str, pid: int, rank: int) -> str:
+    return (f"{task}: {host}:{pid}:{pid + 300} [5] NCCL INFO comm 0x5634ad07fec1 rank {rank} "
+            "nranks 64 cudaDev 5 nvmlDev 5 busId ab000 commId 0x7d31c09e5a21f4b6 - Init COMPLETE")
+
+
+def test_an_xid_on_a_host_names_the_rank_whose_gpu_has_that_pci_address() -> None:
+    def verdict(before_dmesg: list[str]) -> tuple[str, str, list[int], list[str]]:
+        return _verdict([
+            _gpu_init(5, "dgx-h101", 72768, 5), _gpu_init(37, "dgx-h105", 93003, 37),
+            *before_dmesg,
+            "[Fri Apr 12 04:31:23 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknown>', "
+            "name=<unknown>, GPU has fallen off the bus.",
+        ])
+    assert verdict(["$ ssh dgx-h105 'sudo dmesg -T | grep -E \"NVRM|Xid\"'"]) \
+        == ("RESTART", "gpu_hardware", [37], ["dgx-h105"])
+    assert verdict(["$ ssh dgx-h105 'sudo dmesg -T | tail -n 12'"]) \
+        == ("RESTART", "gpu_hardware", [37], ["dgx-h105"])  # (no keyword on the command)
+    # another bare command line ends what the ssh printed: no host, no rank
+    assert verdict(["$ ssh dgx-h105 hostname", "dgx-h105", "$ cat dmesg-saved.txt"]) \
+        == ("RESTART", "gpu_hardware", [], [])
