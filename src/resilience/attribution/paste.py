@@ -228,7 +228,7 @@ def host_title(text: str, indexed: Mapping[str, int]) -> tuple[str, int] | None:
 # what `node_ranks` and `section_title` need on a line between the candidates (not
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
-# slower); a search starts where its literal's first byte first is (memchr). ~20 ms per 2 MiB.
+# slower); a search starts where its literal's first byte first is (memchr). ~35 ms per 2 MiB.
 def _first_byte(rx: bytes) -> bytes:
     """The literal byte a search of `rx` starts with (`\\xc3` and `\\$` are escapes)."""
     if rx.startswith(b"\\x"):
