@@ -10,10 +10,8 @@ from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
 from .markers import parse_progress
 from .mentions import a_failure, quoted
-from .paste import fenced, host_title, kubectl_pod, prompt_host, section_title, ssh_host
 from .patterns import FINITE_ASSERT, asserts_finite, ray_node_ip
 from .progress import Stretch
-from .rankfile import rank_title
 from .rankmap import RankMap
 from .records import (
     agent_exit,
@@ -25,6 +23,7 @@ from .records import (
     srun_exit,
 )
 from .registry import Role, match_content
+from .sections import Sections
 from .verdict import Category
 
 __all__ = ["CycleState"]
@@ -59,20 +58,11 @@ class CycleState:
     checkpoint_time: float | None = None  # the timestamp on the checkpoint line, if any
     progress_seq: int = 0
     ranks: RankMap = field(default_factory=RankMap)
-    # offline pastes: `$ kubectl logs <pod>`, `kubectl describe pod <pod>`, a prompt
-    # `user@host:~$ python train.py` name the host of the lines that follow
-    section_host: str | None = None
-    prompt_hosts: frozenset[str] | None = None  # hosts seen before the prompt, while it holds
-    by_ssh: bool = False  # `section_host` is a bare `$ ssh HOST cmd`'s (the next `$ ` ends it)
-    # a section title's host (`=== node 1 (gpu-a800-02) ===`): the host of the workers' and
-    # their launcher's lines below it, until the next title, a command, or the close of the
-    # code block it titles
-    title_host: str | None = None
-    title_fence: bool = False  # inside a Markdown code block (its close ends the title)
-    # the rank whose own log file a header names (`==> user_logs/std_log_process_12.txt <==`):
-    # the rank of the lines below without one, until the same ends as a title's host
-    title_rank: int | None = None
-    rank_in_block: bool = False  # a prose title's: only in the code block that follows it
+    # where in a pasted log a line is: the host and title of its section (`sections.py`)
+    sections: Sections = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sections = Sections(self.ranks, self.node)
 
     def has_content(self) -> bool:
         return bool(self.candidates or self.elastic or self.progress_seq)
@@ -89,14 +79,12 @@ class CycleState:
         `look_back` finds a timestamp on earlier lines; `above` gives the input just above the
         line (a traceback's source line); both are called only for candidates.
         """
-        if self._command(info) or self._structure(raw):
+        if self.sections.command(info) or self.sections.structure(raw):
             return
         if info.host is None and (ip := ray_node_ip(info.content)):
             info = info._replace(host=ip)  # Ray's memory monitor: the node of the pid it names
         own_host = info.host
-        if info.host is None and self.section_host and self.node is None:
-            info = info._replace(host=self.section_host)
-        info = self._under_title(info)
+        info = self.sections.place(info)
         rank = info.rank if info.rank is not None else self.rank
         local = rank is None and info.local_rank is not None
         if local:
@@ -107,17 +95,10 @@ class CycleState:
             rank = self.ranks.rank_of_pid(text_pid, info.host)
         if rank is None and info.host and "PCI:" in info.content:  # `Xid (PCI:0000:ab:00)`
             rank = self.ranks.rank_of_gpu(info.content, info.host)
-        if rank is None and not local and self.title_rank is not None \
-                and (info.host is None or info.pid is not None):
-            if self.rank_in_block and not self.title_fence:
-                self.title_rank = None  # prose, and no code block after it: no title
-            rank = self.title_rank  # a line of the rank's own file (not a host's syslog)
+        if rank is None and not local:
+            rank = self.sections.titled_rank(info)
         self.ranks.add(info, rank, local)
-        if self.prompt_hosts is not None and self._relayed(own_host):
-            # the prompt's program prints other hosts' lines too (a Ray driver): they are not
-            # that host's
-            self.section_host = self.prompt_hosts = None
-            info = info._replace(host=own_host)
+        info = self.sections.relay(info, own_host)
         self._records(info, raw, lineno)
         pattern = None if info.level in ("I", "W") or _HEADING.match(info.content) \
             else match_content(info.content)
@@ -155,55 +136,17 @@ class CycleState:
             base=self.ranks.section_base if local else None,
         ))
 
-    def _under_title(self, info: LineInfo) -> LineInfo:
-        """`info` with the section title's host if it is a worker's line or its launcher's
-        record without a host of its own (and a rank the titled node may run)."""
-        if info.host is not None or not self.title_host or self.node is not None:
-            return info
-        if (info.rank is not None and not info.rank_is_task and self.ranks.in_section(info.rank)) \
-                or info.local_rank is not None or "failed (exitcode" in info.content \
-                or "exits with return code" in info.content \
-                or info.content.startswith("-- Process ") \
-                or (info.rank is None and self.title_fence):
-            return info._replace(host=self.title_host)
-        return info
-
     def carry_paste(self, before: CycleState) -> None:
         """A paste's own words outlive a restart its log shows: which host has which node
         rank, the processes per node, and the section title and code block the lines are in."""
         self.ranks.layout = before.ranks.layout
-        self.title_host, self.title_fence = before.title_host, before.title_fence
-        self.title_rank, self.rank_in_block = before.title_rank, before.rank_in_block
-        if before.title_host:
-            self.ranks.section_base = before.ranks.section_base
+        self.sections.carry(before.sections)
 
     def paste_line(self, text: str) -> None:
         """A line between the candidates that names a node or fences a code block
         (`paste.node_lines`): which host has which node rank, a section title, the end of the
         titled section's block."""
-        if not self._structure(text) and not self._ssh(text):
-            self.ranks.launcher_words(text)
-
-    def _structure(self, text: str) -> bool:
-        """A paste's structure on a line: a section title (`paste.section_title`), a code
-        fence (whose close ends the titled block); True for a fence line (nothing more)."""
-        if self.node is not None:
-            return False
-        if (title := section_title(text.strip())) is not None:  # (it looks for its words)
-            self.title_host, self.title_rank = title[0], None
-            self.ranks.titled(title[1])
-        elif (titled := rank_title(text)) is not None:  # (so does it)
-            self.title_host, (self.title_rank, self.rank_in_block) = None, titled
-        elif ":" in text[-24:] and (
-                hosted := host_title(text, self.ranks.layout.indexed())) is not None:
-            self.title_host, self.title_rank = hosted[0], None  # `the tail from gpu-b07:`
-            self.ranks.titled(hosted[1])
-        fence = fenced(text)
-        if fence:
-            self.title_fence = not self.title_fence
-            if not self.title_fence:
-                self.title_host = self.title_rank = None  # a titled block ends with its fence
-        return fence == 2
+        self.sections.paste_line(text)
 
     def _room(self, key: tuple[int | None, int | None, str], bucket: list[Candidate],
               first_line: int | None) -> bool:
@@ -226,44 +169,6 @@ class CycleState:
         self.replaced.add(key)
         del bucket[index]
         return True
-
-    def _command(self, info: LineInfo) -> bool:
-        """Whether `info` is a pasted command line that says whose output follows (`kubectl
-        logs <pod>`, a prompt `user@host:~$ torchrun ...`); it sets `section_host`."""
-        if "kubectl " in info.content and (pod := kubectl_pod(info.content)):
-            self.section_host, self.by_ssh = pod, False  # the pasted output of one pod follows
-            self.title_host = self.title_rank = None
-            self.prompt_hosts = None  # a pod's output, whatever prompt came before
-            return True
-        if self._ssh(info.content):
-            return True
-        prompt = prompt_host(info.content) if "@" in info.content else None
-        if prompt is None:
-            return False
-        self.section_host, self.by_ssh = prompt or None, False
-        self.title_host = self.title_rank = None
-        self.prompt_hosts = frozenset(self.ranks.hosts)
-        host = info.host or (self.section_host if self.node is None else None)
-        self.ranks.add(info._replace(host=host), None, False)  # only its node rank counts
-        return True
-
-    def _ssh(self, content: str) -> bool:
-        """Whether `content` is a bare command line: `$ ssh HOST cmd` (whose output is HOST's)
-        or another one, which ends such a section."""
-        host = ssh_host(content) if self.node is None else None
-        if host is None or not (host or self.by_ssh):
-            return False
-        self.section_host, self.by_ssh = host or None, bool(host)
-        self.title_host = self.title_rank = None
-        self.prompt_hosts = frozenset(self.ranks.hosts) if host else None
-        return True
-
-    def _relayed(self, own_host: str | None) -> bool:
-        """Whether a line after a prompt names a host other than the prompt's (its prefix
-        `own_host`, a worker table's IP), so the prompt's program relays other hosts' output."""
-        known = self.prompt_hosts or frozenset()
-        return bool(own_host and own_host != self.section_host) or bool(
-            self.ranks.hosts - known - {self.section_host})
 
     def _records(self, info: LineInfo, raw: str, lineno: int) -> None:
         """Launchers' failure records and rank maps on this line (`records.py`)."""

@@ -11,7 +11,8 @@ agent's `Rendezvous complete for workers. Result: ... global_ranks=[8, ...]` (lo
 on a log that shows one node's, and in a paste of several nodes' logs one after the other the
 section below it); torchelastic's failure records (`exitcode : -6 (pid: 24411)` of `rank :
 13`); Open MPI's `--display-map` (`Data for node: X ...` then `Process OMPI jobid: ..
-Process rank: 8`) and, where a line confirms it, a hostfile's slot order (`gpu-c02 slots=4`).
+Process rank: 8`) and, where a line confirms it, a hostfile's slot order (`gpu-c02 slots=4`)
+(`slots.py`); NCCL's `busId` of a rank's GPU, named by a kernel line's PCI address (`nccl.py`).
 
 srun's task ids (`13: ` from `srun -l`, `srun: error: host: task 13`) are ranks only when srun
 started one task per rank. When it started one launcher (torchrun) per node, they are node
@@ -24,24 +25,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from ..hostnames import same_host
-from .lines import IP, LineInfo
+from .lines import LineInfo
+from .nccl import NcclWorld
 from .nodelayout import NodeLayout
+from .pairs import MAX_PAIRS as _MAX_PAIRS
+from .pairs import pair, pair_rank
 from .rankfile import rank_identity
 from .records import rank_mapping
+from .slots import Slots
 
 __all__ = ["RankMap", "pair", "pair_rank"]
 
-K = TypeVar("K")
-
-_MAX_PAIRS = 1024  # pairs kept per table and cycle
-_NCCL_COMM = re.compile(r"\bcomm 0x[0-9a-f]{1,16} rank (\d{1,6}) nranks (\d{1,6})\b")
-_BUS_ID = re.compile(r"\bbusId ([0-9a-f]{1,12})\b")
-# a GPU's PCI address in a kernel line: `Xid (PCI:0000:ab:00): 79`, `GPU 0000:ab:00.0: GPU has ..`
-_PCI = re.compile(r"(?:PCI:|GPU )([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})"
-                  r"(?:\.([0-7]))?\b")
 _AGENT_GLOBALS = re.compile(r"global_ranks=\[((?:\d{1,6}, ){0,1023}\d{1,6})\]")
 _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachine_rank="
                         r"|\b(?:PET_)?NODE_RANK=)"
@@ -57,45 +52,8 @@ _TASKS = re.compile(r": tasks? ([\d,-]{1,200})")
 _NUMBER = re.compile(r"\d{1,6}")
 _SPAWNED = re.compile(r"process (\d{1,9}) spawned with command: \[[^\]]{0,2000}?"
                       r"'--local_rank=(\d{1,6})'")
-# the processes `--display-map` lists under a node: `Process OMPI jobid: [40711,1] App: 0
-# Process rank: 8 Bound: N/A` (whatever the mapping policy)
-_MAP_RANK = re.compile(r"^\s{0,8}Process OMPI jobid: \[\d{1,9},\d{1,6}\] App: \d{1,4} Process "
-                       r"rank: (\d{1,7})\b")
-# Open MPI's hostfile (`gpu-c02 slots=4`, DeepSpeed's too) and `--display-map`'s `Data for
-# node: gpu-c02  Num slots: 4  Max slots: 0  Num procs: 4`: hosts in slot order
-_SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: \d{1,4}\s{1,8}"
-                    r"Max slots: \d{1,4}\s{1,8}Num procs: (\d{1,4})"
-                    r"|([\w.-]{1,80}) slots=(\d{1,4})(?: max[_-]slots=\d{1,4})?)\s{0,8}$")
-# mpirun's own word that it maps by slot: `--map-by slot`, `--map-by ppr:8:node`, `-npernode 8`
-# (n per node: by slot where every host has n slots)
-_MAP_BY = re.compile(r"--map-by (?:slot|ppr:(\d{1,4}):node)\b|-{1,2}npernode[= ](\d{1,4})\b")
 _RAY_RANK = re.compile(r"(?:\bip=(\d{1,3}(?:\.\d{1,3}){3}), )?\bpid=(\d{1,9})\) "
                        r"world_rank=(\d{1,6})\b")
-
-
-def pair(table: dict[int, str], key: int, host: str, names: bool = False) -> None:
-    """Record key -> host; a key seen with two hosts (pids repeat across nodes) maps to "".
-    With `names` (a rank's host: one node), a key seen with an IP and a name keeps the name
-    (Ray names a node by its IP, NCCL by its name)."""
-    if key in table:
-        known = table[key]
-        if known != host and known and not names:
-            table[key] = ""
-        elif known != host and known:
-            ip_known, ip_new = bool(IP.fullmatch(known)), bool(IP.fullmatch(host))
-            table[key] = known if ip_new and not ip_known else host if ip_known and not ip_new \
-                else ""
-    elif len(table) < _MAX_PAIRS:
-        table[key] = host
-
-
-def pair_rank(table: dict[K, int], key: K, rank: int) -> None:
-    """Record pid (or another key) -> rank; a key seen with two ranks maps to -1."""
-    if key in table:
-        if table[key] != rank:
-            table[key] = -1
-    elif len(table) < _MAX_PAIRS:
-        table[key] = rank
 
 
 _MAX_TASKS = 256  # task ids of one `srun: error:` line paired with its host
@@ -124,10 +82,7 @@ class RankMap:
     task_hosts: dict[int, str] = field(default_factory=dict)
     task_pids: dict[int, int] = field(default_factory=dict)
     rank_tasks: dict[int, int] = field(default_factory=dict)  # `1: [rank13]: ...`
-    # NCCL communicator size -> pid -> (rank in it, host)
-    nccl_comms: dict[int, dict[int, tuple[int, str]]] = field(default_factory=dict)
-    # ... and its (host, GPU bus id: NCCL's `busId ab000`) -> rank in it
-    nccl_buses: dict[tuple[str, int], int] = field(default_factory=dict)
+    nccl: NcclWorld = field(default_factory=NcclWorld)  # NCCL's world communicator
     agent_globals: list[list[int]] = field(default_factory=list)  # distinct `global_ranks=`
     # the first global rank of a node: node_rank x processes per node, from a launcher's
     # command line or log (`torchrun --node_rank=2 --nproc_per_node=8`, DeepSpeed's
@@ -137,11 +92,7 @@ class RankMap:
     bases: dict[str, int] = field(default_factory=dict)
     # DeepSpeed's `process 48210 spawned with command: [..., '--local_rank=3', ...]`
     spawned: dict[int, tuple[str, int]] = field(default_factory=dict)
-    # hosts in rank order with their process counts, from a hostfile or Open MPI's map
-    slots: dict[str, int] = field(default_factory=dict)
-    map_host: str | None = None  # the node of the `--display-map` entry being read
-    # mpirun's command line maps by slot (0), or n per node (n); None if it does not say so
-    map_by: int | None = None
+    slots: Slots = field(default_factory=Slots)  # a hostfile's or Open MPI's map's
     # the node base of the last such line without a task or host (or of a torchelastic
     # agent's `global_ranks=[8, 9, ...]`): in a paste of several nodes' outputs one after the
     # other, the base of the section a line is in
@@ -227,26 +178,17 @@ class RankMap:
     def _tables(self, info: LineInfo) -> None:
         """Pairs from what the line says (launchers' and NCCL's tables), not its prefixes."""
         content = info.content
-        if "nranks" in content and info.pid is not None and info.host \
-                and (m := _NCCL_COMM.search(content)):
-            size = int(m.group(2))
-            biggest = max(self.nccl_comms, default=0)
-            if size > biggest:  # only the biggest (the world's) is used: keep that one
-                self.nccl_comms, self.nccl_buses = {size: {}}, {}
-            comm = self.nccl_comms.get(size)
-            if comm is not None and len(comm) < _MAX_PAIRS:
-                comm[info.pid] = (int(m.group(1)), info.host)
-                if bus := _BUS_ID.search(content):
-                    pair_rank(self.nccl_buses, (info.host, int(bus.group(1), 16)), int(m.group(1)))
+        if "nranks" in content and info.pid is not None and info.host:
+            self.nccl.read(content, info.pid, info.host)
         if "world_rank=" in content:
-            for m in _RAY_RANK.finditer(content):  # `(ip=10.0.2.41, pid=18201) world_rank=5`
-                pid, rank = int(m.group(2)), int(m.group(3))
+            for ray in _RAY_RANK.finditer(content):  # `(ip=10.0.2.41, pid=18201) world_rank=5`
+                pid, rank = int(ray.group(2)), int(ray.group(3))
                 pair_rank(self.pid_ranks, pid, rank)
-                if m.group(1):
+                if ray.group(1):
                     if len(self.hosts) < 64:
-                        self.hosts.add(m.group(1))
-                    pair(self.pid_hosts, pid, m.group(1))
-                    pair(self.rank_hosts, rank, m.group(1), names=True)
+                        self.hosts.add(ray.group(1))
+                    pair(self.pid_hosts, pid, ray.group(1))
+                    pair(self.rank_hosts, rank, ray.group(1), names=True)
         self.launcher_words(content)
         if ("node_rank" in content or "node-rank" in content or "machine_rank" in content
                 or "machine-rank" in content or "NODE_RANK" in content) \
@@ -261,11 +203,9 @@ class RankMap:
                 self.bases[key] = -1
         if "NODE_RANK: " in content and info.host and (m := _ENV_NODE_RANK.fullmatch(content)):
             self.layout.index(info.host, int(m.group(1)))  # (a `kubectl describe pod`'s pod)
-        if "slots" in content and (m := _SLOTS.match(content)) and len(self.slots) < _MAX_PAIRS:
-            self.slots.setdefault(m.group(1) or m.group(3), int(m.group(2) or m.group(4)))
-            self.map_host = m.group(1)
-        if "OMPI jobid" in content and self.map_host and (m := _MAP_RANK.match(content)):
-            pair(self.rank_hosts, int(m.group(1)), self.map_host, names=True)
+        if ("slots" in content or "OMPI jobid" in content) and (
+                mapped := self.slots.read(content)):
+            pair(self.rank_hosts, *mapped, names=True)
         if "spawned with command" in content and info.host and len(self.spawned) < _MAX_PAIRS \
                 and (m := _SPAWNED.search(content)):
             self.spawned[int(m.group(1))] = (info.host, int(m.group(2)))
@@ -292,10 +232,9 @@ class RankMap:
         the global ones; a smaller communicator's are not) and, if tasks are ranks, the srun
         tasks' pairs."""
         rank_hosts, pid_ranks = dict(self.rank_hosts), dict(self.pid_ranks)
-        if self.nccl_comms:
-            for pid, (rank, host) in self.nccl_comms[max(self.nccl_comms)].items():
-                pair_rank(pid_ranks, pid, rank)
-                pair(rank_hosts, rank, host, names=True)
+        for pid, (rank, host) in self.nccl.world().items():
+            pair_rank(pid_ranks, pid, rank)
+            pair(rank_hosts, rank, host, names=True)
         for pid, (host, local) in self.spawned.items():
             pair(self.pid_hosts, pid, host)
             if local < len(ranks := self.host_ranks.get(host, ())):
@@ -303,8 +242,8 @@ class RankMap:
         for host, ranks in self.host_ranks.items():  # DeepSpeed's own mapping
             for rank in ranks if host != "localhost" else ():  # one node, not named
                 rank_hosts.setdefault(rank, host)
-        if self.slots and not self.host_ranks:
-            for rank, host in self._by_slot(rank_hosts).items():
+        if self.slots.hosts and not self.host_ranks:
+            for rank, host in self.slots.by_slot(rank_hosts).items():
                 rank_hosts.setdefault(rank, host)
         if self.tasks_are_ranks:
             for task, host in self.task_hosts.items():
@@ -328,20 +267,14 @@ class RankMap:
         if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
-        if ("--map-by" in content or "npernode" in content) and (m := _MAP_BY.search(content)):
-            self.map_by = int(m.group(1) or m.group(2) or 0)
+        self.slots.mapping(content)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)
 
     def rank_of_gpu(self, content: str, host: str) -> int | None:
         """The rank whose GPU a kernel line on `host` names by its PCI address (`Xid
         (PCI:0000:ab:00): 79`), from NCCL's init lines (`.. rank 37 nranks 64 .. busId ab000`)."""
-        if not self.nccl_buses or (m := _PCI.search(content)) is None:
-            return None
-        domain, bus, device, function = m.groups()
-        bus_id = int(domain + bus + device, 16) * 16 + int(function or 0)
-        rank = self.nccl_buses.get((host, bus_id), -1)
-        return rank if rank >= 0 else None
+        return self.nccl.rank_of_gpu(content, host)
 
     def identity(self, rank: int, host: str) -> None:
         """A worker's own line names its global rank and host (`rankfile.rank_identity`)."""
@@ -365,23 +298,6 @@ class RankMap:
         """Each node's first global rank: the launchers' lines' (`bases`), and for a host the
         paste gives a node rank, node rank x processes per node."""
         return {**self.layout.bases(), **self.bases}
-
-    def _by_slot(self, known: dict[int, str]) -> dict[int, str]:
-        """rank -> host by slot in host order (Open MPI's default mapping), where the lines
-        that name a rank's host confirm it: one agrees and none disagrees. A `--map-by node`,
-        `-npernode 4` or one torchrun per node maps otherwise, and its command line may not be
-        in the paste; nor may a hostfile be the job's. With no such line, mpirun's own
-        `--map-by slot` (or n per node on hosts of n slots) confirms it."""
-        placed, first = {}, 0
-        for host, count in self.slots.items():
-            if host != "localhost":
-                placed.update(dict.fromkeys(range(first, first + count), host))
-            first += count
-        checks = [same_host(known[rank], host) for rank, host in placed.items()
-                  if known.get(rank)]
-        said = self.map_by is not None and all(  # mpirun's command line says so
-            count == self.map_by or not self.map_by for count in self.slots.values())
-        return placed if (checks and all(checks)) or (said and not checks) else {}
 
     def name(self, host: str | None) -> str | None:
         """`host` by its name where it is an IP that a line paired with one name."""
