@@ -50,7 +50,8 @@ class Sections:
 
     def _under_title(self, info: LineInfo) -> LineInfo:
         """`info` with the section title's host if it is a worker's line or its launcher's
-        record without a host of its own (and a rank the titled node may run)."""
+        record without a host of its own (and a rank the titled node may run), or any line
+        without a rank inside the code block the title opens."""
         if info.host is not None or not self.title_host or self.node is not None:
             return info
         if (info.rank is not None and not info.rank_is_task and self.ranks.in_section(info.rank)) \
