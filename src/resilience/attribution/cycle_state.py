@@ -93,7 +93,7 @@ class CycleState:
             "pid" in info.content or "Process " in info.content) else None
         if text_pid is not None:  # Ray's `(pid=1957, ...)`, an OOM's `Process 48210 has`
             rank = self.ranks.rank_of_pid(text_pid, info.host)
-        if rank is None and info.host and "PCI:" in info.content:  # `Xid (PCI:0000:ab:00)`
+        if rank is None and info.host and ("PCI:" in info.content or "GPU 0" in info.content):
             rank = self.ranks.rank_of_gpu(info.content, info.host)
         if rank is None and not local:
             rank = self.sections.titled_rank(info)

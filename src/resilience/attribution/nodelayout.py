@@ -34,6 +34,8 @@ _PROSE = re.compile(r"\b\d{1,4} ?(?:nodes?|machines?|hosts?|servers?) ?(?:x|\u00
                     r"|\b(\d{1,3}) ?(?:GPUs?|gpus?|processes|ranks) ?(?:per |/ ?|on each )"
                     r"(?:node|machine|host)\b")
 _PROSE_WORDS = ("node", "achine", "host", "server")
+_MANY_NODES = re.compile(r"--nnodes[= ](?:[2-9]|\d{2,5})\b|\b(?:PET_)?NNODES=(?:[2-9]|\d{2,5})\b"
+                         r"|--num[_-]machines[= ](?:[2-9]|\d{2,5})\b")
 _ONE_NODE = re.compile(r"--standalone\b|--nnodes[= ]1(?::1)?(?![:\d])|--num[_-]machines[= ]1\b"
                        r"|\b(?:PET_)?NNODES=1\b|\bnnodes=1\b")
 
@@ -45,8 +47,10 @@ class NodeLayout:
     counts: set[int] = field(default_factory=set)  # processes per node the lines give
     said: set[int] = field(default_factory=set)  # ... and the paste's prose gives
     one_node: bool = False  # a launcher's line says it runs on one node
+    many_nodes: bool = False  # ... and one says it runs on more (a comparison: neither holds)
     # host -> node rank a launcher's own line on that host gives (`user@gpu-ws-72:~$ torchrun
-    # --node-rank 1 ...`): it wins over the paste's words (`node 2 (gpu-ws-72)` counts from 1)
+    # --node-rank 1 ...`): it wins over the paste's words (`node 2 (gpu-ws-72)` counts from 1;
+    # another host the words give that node rank is dropped)
     launched: dict[str, int] = field(default_factory=dict)
 
     def read(self, content: str) -> None:
@@ -63,6 +67,9 @@ class NodeLayout:
                 or "num_machines" in content or "num-machines" in content) \
                 and _ONE_NODE.search(content):
             self.one_node = True
+        if ("nnodes" in content or "NNODES" in content or "machines" in content) \
+                and _MANY_NODES.search(content):
+            self.many_nodes = True
         if any(word in content for word in _PROSE_WORDS) and len(self.said) < 4:
             self.said.update(int(m.group(1) or m.group(2)) for m in _PROSE.finditer(content))
 
@@ -85,7 +92,9 @@ class NodeLayout:
 
     def indexed(self) -> dict[str, int]:
         """host -> node rank where the paste says so and no two hosts claim one node rank."""
-        said = {**self.node_index, **self.launched}
+        claimed = set(self.launched.values())
+        said = {**{h: i for h, i in self.node_index.items() if i not in claimed},
+                **self.launched}
         claims: dict[int, int] = {}
         for index in said.values():
             claims[index] = claims.get(index, 0) + 1
@@ -107,7 +116,7 @@ class NodeLayout:
     def on_one_node(self, hosts: set[str], top: int) -> dict[int, str]:
         """rank -> host for ranks 0 .. `top` (or the processes per node) on the one node of a
         launcher started on one node, if the lines name one host (`hosts`)."""
-        if not self.one_node or len(hosts) != 1:
+        if not self.one_node or self.many_nodes or len(hosts) != 1:
             return {}
         host = next(iter(hosts))
         return dict.fromkeys(range(min(max(self.per_node(), top + 1), _MAX_RANKS)), host)

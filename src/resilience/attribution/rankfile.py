@@ -14,7 +14,7 @@ import re
 
 from .paste import a_host
 
-__all__ = ["rank_identity", "rank_title"]
+__all__ = ["file_header", "rank_identity", "rank_title"]
 
 _MAX_TITLE = 240
 # a file header: tail's `==> PATH <==`, a framed `===== PATH (tail) =====` / `--- PATH ---`, a
@@ -36,6 +36,13 @@ _RANK_FILE = re.compile(
     r"|(?<![\w./-])(?:[\w.~-]{0,100}/)*\d{1,12}_(\d{1,6})_log\.(?:err|out)(?![\w.-])")
 
 
+def file_header(text: str) -> bool:
+    """Whether a line heads a pasted file (`==> logs/dmesg-node2.txt <==`, `--- PATH ---`),
+    whoever's it is: the one before has ended."""
+    return len(text) <= _MAX_TITLE and ("==>" in text or "--" in text or "==" in text) \
+        and _HEADER.fullmatch(text.strip()) is not None and not text.rstrip().endswith(":")
+
+
 def rank_title(text: str) -> tuple[int, bool] | None:
     """(rank, whether prose) of a header line naming one rank's own log file (see above):
     prose titles only the code block that follows it."""
@@ -54,7 +61,9 @@ _ID_RANK = re.compile(r"(?<![\w-])(?:global_rank|rank|RANK|global rank)(?:=| ?: 
 _ID_HOST = re.compile(r"(?<![\w-])(?:host|hostname|HOST|HOSTNAME|node_name|nodename)"
                       r"(?:=| ?: ?| )['\"]?([A-Za-z0-9][\w.-]{0,80}[A-Za-z0-9])['\"]?(?![\w.-])")
 # prose about another host (`rank 3 lost its connection to host gpu-02`)
-_ELSEWHERE = ("peer", " to ", " from ", "onnect", "unreachable", "resolve")
+_ELSEWHERE = ("peer", " to ", " from ", "onnect", "unreachable", "resolve", " for host")
+# a host word qualified as another's: `master host gpu-a01`, `store host=..`
+_QUALIFIED = re.compile(r"(?:master|store|server|MASTER|STORE)[ ,:]{1,3}$")
 
 
 def rank_identity(text: str) -> tuple[int, str] | None:
@@ -63,7 +72,8 @@ def rank_identity(text: str) -> tuple[int, str] | None:
     if len(text) > _MAX_TITLE * 4 or any(word in text for word in _ELSEWHERE):
         return None
     ranks = {int(m.group(1)) for m in _ID_RANK.finditer(text)}
-    hosts = {m.group(1) for m in _ID_HOST.finditer(text)}
+    hosts = {m.group(1) for m in _ID_HOST.finditer(text)
+             if not _QUALIFIED.search(text, max(0, m.start() - 12), m.start())}
     if len(ranks) != 1 or len(hosts) != 1:
         return None
     host = next(iter(hosts))

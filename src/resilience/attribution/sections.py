@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .lines import LineInfo
 from .paste import fenced, host_title, kubectl_pod, prompt_host, section_title, ssh_host
-from .rankfile import rank_title
+from .rankfile import file_header, rank_title
 from .rankmap import RankMap
 
 __all__ = ["Sections"]
@@ -40,6 +40,9 @@ class Sections:
     # the rank of the lines below without one, until the same ends as a title's host
     title_rank: int | None = None
     rank_in_block: bool = False  # a prose title's: only in the code block that follows it
+    # whether the title opened the code block the lines are in (None: nothing after it yet)
+    title_block: bool | None = None
+    title_text: str = ""  # the title's own line
 
     def place(self, info: LineInfo) -> LineInfo:
         """`info` with the host of its section where it names none: a command line's above
@@ -54,11 +57,14 @@ class Sections:
         without a rank inside the code block the title opens."""
         if info.host is not None or not self.title_host or self.node is not None:
             return info
+        if self.title_block is None and not self.title_fence \
+                and info.content not in self.title_text:
+            self.title_block = False  # a line between the title and a code block
         if (info.rank is not None and not info.rank_is_task and self.ranks.in_section(info.rank)) \
                 or info.local_rank is not None or "failed (exitcode" in info.content \
                 or "exits with return code" in info.content \
                 or info.content.startswith("-- Process ") \
-                or (info.rank is None and self.title_fence):
+                or (info.rank is None and self.title_fence and self.title_block):
             return info._replace(host=self.title_host)
         return info
 
@@ -102,19 +108,27 @@ class Sections:
         if self.node is not None:
             return False
         if (title := section_title(text.strip())) is not None:  # (it looks for its words)
-            self.title_host, self.title_rank = title[0], None
+            self.title_host, self.title_rank, self.title_block = title[0], None, None
+            self.title_text = text
             self.ranks.titled(title[1])
         elif (titled := rank_title(text)) is not None:  # (so does it)
             self.title_host, (self.title_rank, self.rank_in_block) = None, titled
         elif ":" in text[-24:] and (
                 hosted := host_title(text, self.ranks.layout.indexed())) is not None:
             self.title_host, self.title_rank = hosted[0], None  # `the tail from gpu-b07:`
+            self.title_block, self.title_text = None, text
             self.ranks.titled(hosted[1])
+        elif "=" in text and file_header(text):
+            self.title_rank = None  # another file (`==> logs/dmesg-node2.txt <==`) follows
         fence = fenced(text)
         if fence:
             self.title_fence = not self.title_fence
+            if self.title_fence and self.title_block is None:
+                self.title_block = True  # the titled block opens right after its title
             if not self.title_fence:
                 self.title_host = self.title_rank = None  # a titled block ends with its fence
+            if self.by_ssh:  # a code block opens or closes: what ssh printed has ended
+                self.section_host, self.by_ssh, self.prompt_hosts = None, False, None
         return fence == 2
 
     def command(self, info: LineInfo) -> bool:

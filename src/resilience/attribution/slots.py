@@ -29,6 +29,8 @@ _SLOTS = re.compile(r"^\s{0,8}(?:Data for node: ([\w.-]{1,80})\s{1,8}Num slots: 
 # mpirun's own word that it maps by slot: `--map-by slot`, `--map-by ppr:8:node`, `-npernode 8`
 # (n per node: by slot where every host has n slots)
 _MAP_BY = re.compile(r"--map-by (?:slot|ppr:(\d{1,4}):node)\b|-{1,2}npernode[= ](\d{1,4})\b")
+# what mpirun starts when its processes are launchers, not ranks (one per node)
+_LAUNCHERS = ("torchrun", "torch.distributed", "deepspeed", "accelerate", "--nproc")
 
 
 @dataclass
@@ -52,9 +54,11 @@ class Slots:
         return None
 
     def mapping(self, content: str) -> None:
-        """mpirun's own word on a line that it maps by slot (`--map-by slot`, `-npernode 8`)."""
+        """mpirun's own word on a line that it maps by slot (`--map-by slot`, `-npernode 8`),
+        unless what it starts are launchers (`torchrun`, one per node): its ranks are nodes."""
         if ("--map-by" in content or "npernode" in content) and (m := _MAP_BY.search(content)):
-            self.map_by = int(m.group(1) or m.group(2) or 0)
+            launchers = any(word in content for word in _LAUNCHERS)
+            self.map_by = None if launchers else int(m.group(1) or m.group(2) or 0)
 
     def by_slot(self, known: dict[int, str]) -> dict[int, str]:
         """rank -> host by slot in host order (Open MPI's default mapping), where the lines

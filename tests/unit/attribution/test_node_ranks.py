@@ -4,7 +4,7 @@ events` rows, a node's short and full name, and who is not to blame for a store 
 
 from __future__ import annotations
 
-from resilience.attribution import analyze_lines
+from resilience.attribution import Analyzer, analyze_lines
 from resilience.attribution.culprits import first_failure
 from resilience.attribution.digest import ElasticRoot
 
@@ -406,4 +406,46 @@ def test_a_launchers_own_node_rank_beats_a_title_counting_nodes_from_one() -> No
         *node("node 1 (gpu-ws-71):", "gpu-ws-71", 0),
         *node("node 2 (gpu-ws-72), dies in ~10 s:", "gpu-ws-72", 1),
     ]
+    assert _verdict(lines)[1:] == ([9], ["gpu-ws-72"])
+
+
+_OOM3 = "[rank3]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+
+
+def test_a_one_node_run_compared_with_a_two_node_one_places_nothing() -> None:
+    lines = ["`torchrun --standalone --nproc_per_node 8 train.py` works; `torchrun --nnodes 2 "
+             "--nproc_per_node 8 train.py` fails. Only have gpu-b02's log:", _OOM3,
+             "Root Cause (first observed failure):", "[0]:", "  host      : gpu-b02",
+             "  rank      : 11 (local_rank: 3)", "  exitcode  : 1 (pid: 4411)"]
+    assert _verdict(lines)[1:] == ([3], [])
+
+
+def test_mpirun_starting_one_launcher_per_node_maps_no_rank_by_slot() -> None:
+    lines = ["$ mpirun -np 2 --hostfile hosts -npernode 1 torchrun --nnodes 2 --nproc_per_node 8 "
+             "train.py", "gpu-c01 slots=1", "gpu-c02 slots=1",
+             "[rank1]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."]
+    assert _verdict(lines)[1:] == ([1], [])
+
+
+def test_a_title_without_a_code_block_does_not_title_a_later_one() -> None:
+    xid = ("[Fri Apr 12 04:31:23 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknown>', "
+           "name=<unknown>, GPU has fallen off the bus.")
+    lines = ["**dgx-07** (node_rank 1):",
+             "[rank12]: RuntimeError: CUDA error: an illegal memory access was encountered", "",
+             "dmesg from the other box:", "```", xid, "```"]
+    analyzer = Analyzer()
+    analyzer.feed_bytes(("\n".join(lines) + "\n").encode())
+    nodes = {c.pattern: c.node for d in analyzer.digests() for c in d.candidates}
+    assert nodes["xid_fatal"] is None  # not the title's: its own line is not in that block
+    # a title that opens its code block names the host of the block's lines
+    analyzer = Analyzer()
+    analyzer.feed_bytes(("\n".join([lines[0], "```", xid, "```"]) + "\n").encode())
+    assert [c.node for d in analyzer.digests() for c in d.candidates] == ["dgx-07"]
+
+
+def test_a_launchers_claim_of_a_node_rank_drops_the_pastes_other_host_for_it() -> None:
+    lines = ["[rank9]: ValueError: /tmp/Meta-Llama-3.1-70B-Instruct is not a valid directory.",
+             "node 1 (gpu-ws-71): it hangs", "node 2 (gpu-ws-72), dies in ~10 s:", "```",
+             "ubuntu@gpu-ws-72:~/tt$ tune run --nnodes 2 --nproc_per_node 8 --node-rank 1 "
+             "full_finetune_distributed", "```"]
     assert _verdict(lines)[1:] == ([9], ["gpu-ws-72"])

@@ -199,3 +199,16 @@ def test_an_xid_on_a_host_names_the_rank_whose_gpu_has_that_pci_address() -> Non
     # another bare command line ends what the ssh printed: no host, no rank
     assert verdict(["$ ssh dgx-h105 hostname", "dgx-h105", "$ cat dmesg-saved.txt"]) \
         == ("RESTART", "gpu_hardware", [], [])
+
+
+def test_what_ssh_printed_ends_with_a_code_block() -> None:
+    oom = "[rank3]:torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    lines = ["$ ssh dgx-h105 'sudo dmesg -T | tail -n 3'", "[Fri Apr 12 04:31:23 2024] eth0: up",
+             "", "Training log (from the shared fs, rank 3 first):", "```", oom, "```"]
+    assert _verdict(lines)[2:] == ([3], [])
+
+
+def test_a_kernel_line_naming_a_gpu_by_its_pci_address_names_its_rank() -> None:
+    assert _verdict([_gpu_init(37, "dgx-h105", 93003, 37),
+                     "Apr 12 04:31:23 dgx-h105 kernel: NVRM: GPU 0000:ab:00.0: GPU has fallen off "
+                     "the bus."])[2:] == ([37], ["dgx-h105"])

@@ -139,3 +139,22 @@ def test_prose_naming_a_ranks_file_without_a_code_block_titles_nothing() -> None
              "[2024-02-08 19:44:11] step 61860 | loss 1.6702", "",
              "Only one other file is different, it ends with:", "", _ECC]
     assert _verdict(lines) == ("gpu_hardware", [], [])
+
+
+_XID = ("[Fri Apr 12 04:31:23 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknown>', "
+        "name=<unknown>, GPU has fallen off the bus.")
+
+
+def test_another_files_header_ends_a_ranks_file() -> None:
+    lines = ["==> logs/rank_3.log <==", "step 100 loss 2.1", "==> logs/dmesg-node2.txt <==", _XID]
+    assert _verdict(lines) == _verdict([_XID]) == ("gpu_hardware", [], [])
+
+
+def test_a_host_qualified_as_the_masters_is_no_workers_own() -> None:
+    for line in ("init_distributed: rank=5 world_size=16 master host gpu-a01 port 29500",
+                 "Elected rank 0 as master, host=gpu-a01",
+                 "dist init: MASTER host=gpu-a01, rank=12",
+                 "TCPStore rank 5 waiting for host gpu-a01"):
+        assert rank_identity(line) is None, line
+    assert rank_identity("RANK=0 NODE_RANK=0 MASTER_ADDR=10.0.0.5 MASTER_PORT=6105 host=gpu-a02") \
+        == (0, "gpu-a02")
