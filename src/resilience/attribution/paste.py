@@ -228,7 +228,7 @@ def host_title(text: str, indexed: Mapping[str, int]) -> tuple[str, int] | None:
 # what `node_ranks` and `section_title` need on a line between the candidates (not
 # `gpu-node-1:...` in an NCCL prefix; a line with `node_rank`, `NODE_RANK` or `machine_rank` is
 # a candidate), each search starting with a literal: a fast scan (one alternation is 20-40x
-# slower); a search starts where its literal's first byte first is (memchr). ~35 ms per 2 MiB.
+# slower); a search starts where its literal's first byte first is (memchr). ~40 ms per 2 MiB.
 def _first_byte(rx: bytes) -> bytes:
     """The literal byte a search of `rx` starts with (`\\xc3` and `\\$` are escapes)."""
     if rx.startswith(b"\\x"):
@@ -253,7 +253,7 @@ _NODE_WORDS = tuple((_first_byte(rx), re.compile(rx)) for rx in (
     rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b",
     # a line ending in a digit (or `**host**`) and a colon may end in a host (`host_title`)
     rb":\n(?<=[\d*`]:\n)", rb":\r\n(?<=[\d*`]:\r\n)",
-    rb"==> ",  # tail's file header: another file's lines follow (`rankfile.file_header`)
+    rb"==> ", rb"--- ",  # a file's header: another file's lines follow (`rankfile.file_header`)
     rb"\$ "))  # a bare command line: `$ ssh gpu-a-042 dmesg` and the next one (`ssh_host`)
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")
 _TRAILING_FENCE = re.compile(r"(?<!`)`{3}[\w+-]{0,20}\s{0,4}$")

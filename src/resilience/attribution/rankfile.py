@@ -39,8 +39,9 @@ _RANK_FILE = re.compile(
 def file_header(text: str) -> bool:
     """Whether a line heads a pasted file (`==> logs/dmesg-node2.txt <==`, `--- PATH ---`),
     whoever's it is: the one before has ended."""
-    return len(text) <= _MAX_TITLE and ("==>" in text or "--" in text or "==" in text) \
-        and _HEADER.fullmatch(text.strip()) is not None and not text.rstrip().endswith(":")
+    return len(text) <= _MAX_TITLE and ("==" in text or "--" in text) \
+        and _HEADER.fullmatch(text.strip()) is not None and not text.rstrip().endswith(":") \
+        and any(c.isalpha() for c in text)  # (not a rule of dashes)
 
 
 def rank_title(text: str) -> tuple[int, bool] | None:

@@ -118,7 +118,7 @@ class Sections:
             self.title_host, self.title_rank = hosted[0], None  # `the tail from gpu-b07:`
             self.title_block, self.title_text = None, text
             self.ranks.titled(hosted[1])
-        elif "=" in text and file_header(text):
+        elif file_header(text):  # (it looks for its words)
             self.title_rank = None  # another file (`==> logs/dmesg-node2.txt <==`) follows
         fence = fenced(text)
         if fence:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from resilience.attribution.rankfile import rank_identity, rank_title
+from resilience.attribution.rankfile import file_header, rank_identity, rank_title
 
 from .conftest import category_culprits as _verdict
 
@@ -148,6 +148,9 @@ _XID = ("[Fri Apr 12 04:31:23 2024] NVRM: Xid (PCI:0000:ab:00): 79, pid='<unknow
 def test_another_files_header_ends_a_ranks_file() -> None:
     lines = ["==> logs/rank_3.log <==", "step 100 loss 2.1", "==> logs/dmesg-node2.txt <==", _XID]
     assert _verdict(lines) == _verdict([_XID]) == ("gpu_hardware", [], [])
+    framed = ["---------- logs/rank_3.log ----------", "step 100 loss 2.1",
+              "---------- logs/dmesg-node2.txt ----------", _XID]
+    assert _verdict(framed) == ("gpu_hardware", [], [])
 
 
 def test_a_host_qualified_as_the_masters_is_no_workers_own() -> None:
@@ -158,3 +161,10 @@ def test_a_host_qualified_as_the_masters_is_no_workers_own() -> None:
         assert rank_identity(line) is None, line
     assert rank_identity("RANK=0 NODE_RANK=0 MASTER_ADDR=10.0.0.5 MASTER_PORT=6105 host=gpu-a02") \
         == (0, "gpu-a02")
+
+
+def test_a_file_header_names_a_file_and_a_rule_of_dashes_is_none() -> None:
+    assert file_header("==> logs/dmesg-node2.txt <==")
+    assert file_header("---------- logs/dmesg-node2.txt ----------")
+    assert not file_header("------------------------------------------------------------")
+    assert not file_header("user_logs/std_log_process_13.txt is different:")  # prose
