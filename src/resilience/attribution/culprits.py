@@ -118,18 +118,22 @@ def every_rank_exited(root: Candidate, same: list[Candidate], pool: list[tuple[i
                       records: Sequence[ElasticRoot]) -> int:
     """How many ranks a launcher saw exit with an error of their own (exit code > 0, not a
     signal) when that is every rank it recorded but a few it killed after (at least 3 in 4,
-    and 2 or more), the root's exception is pasted once without a rank, and nothing in the log
-    says another failure made them exit (no consequence line, no line of a rank with another
-    error): each raised it, so none is to blame (a torchelastic `Failures:` list of 8 ranks
-    with `exitcode : 1` under one `KeyError`); 0 otherwise."""
-    if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS or any(
-            c.rank is not None for c in same):
+    and 2 or more), the root's exception is pasted once without a rank or by each of them
+    (3 or more),
+    and nothing in the log says another failure made them exit (no consequence line, no line
+    of a rank with another error): each raised it, so none is to blame (a torchelastic
+    `Failures:` list of 8 ranks with `exitcode : 1` under one `KeyError`, composer's dump of
+    each one's stderr); 0 otherwise."""
+    if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS:
         return 0
     if any(c.role is Role.CASCADE or (c.rank is not None and c.pattern != root.pattern)
            for _, c in pool):
         return 0
     codes = {e.rank: e.exitcode for e in records if e.rank is not None}
     errored = {rank for rank, code in codes.items() if code is not None and code > 0}
+    if (raised := {c.rank for c in same if c.rank is not None}) and (
+            raised != errored or len(raised) < 3):
+        return 0  # (two ranks that each ran out of memory are two culprits)
     return len(errored) if len(errored) >= 2 and 4 * len(errored) >= 3 * len(codes) else 0
 
 
@@ -275,8 +279,9 @@ _GPU_SYMPTOMS = frozenset({"illegal_access", "cuda_unknown", "cuda_other", "gpu_
 
 def _gpu_symptom(pool: list[tuple[int, Candidate]], nodes: set[str]) -> list[int]:
     """A hardware root that names no rank (an `Xid` line of dmesg) is the GPU of the one
-    rank that saw a CUDA error (on the root's node, when that is known)."""
+    rank that saw a CUDA error (on the root's node, when that is known: Ray names it by its IP,
+    dmesg by its EC2 name)."""
     seen = {c.rank for _, c in pool
             if c.pattern in _GPU_SYMPTOMS and c.rank is not None
-            and (not nodes or c.node in nodes)}
+            and (not nodes or any(same_host(c.node or "", n) for n in nodes))}
     return sorted(seen) if len(seen) == 1 else []

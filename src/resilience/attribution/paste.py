@@ -253,6 +253,7 @@ _NODE_WORDS = tuple((_first_byte(rx), re.compile(rx)) for rx in (
     rb" x ?\d", rb"\xc3\x97 ?\d", rb"per (?:node|machine|host)\b", rb"/node\b",
     # a line ending in a digit (or `**host**`) and a colon may end in a host (`host_title`)
     rb":\n(?<=[\d*`]:\n)", rb":\r\n(?<=[\d*`]:\r\n)",
+    rb"Begin global rank \d", rb"End global rank \d",  # composer's `---Begin global rank 13 STDERR`
     rb"==> ", rb"--- ",  # a file's header: another file's lines follow (`rankfile.file_header`)
     rb"\$ "))  # a bare command line: `$ ssh gpu-a-042 dmesg` and the next one (`ssh_host`)
 _FENCE = re.compile(r"\s{0,4}(?:`{3,}|~{3,})[\w+-]{0,20}\s{0,4}")

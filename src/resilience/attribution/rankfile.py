@@ -1,6 +1,7 @@
 """A paste's per-rank files: a header naming one rank's own log, whose lines below are that
 rank's (AzureML's `==> user_logs/std_log_process_12.txt <==` or `std_log_process_9.txt
-(tail):`, submitit's `==> /ckpt/2311842_5_log.err <==`, `--- logs/rank_3.log ---`), and a
+(tail):`, submitit's `==> /ckpt/2311842_5_log.err <==`, `--- logs/rank_3.log ---`, composer's
+`----------Begin global rank 13 STDERR----------` up to its `End` line), and a
 worker's own line naming its global rank and its host (`rank=12 local_rank=4 world_size=16
 host=b1a7..01`, `rank 0/16 local_rank 0 host 7e21..00`, submitit's `JobEnvironment(job_id=..,
 hostname=node-a100-117, local_rank=1(4), node=1(2), global_rank=5(8))`).
@@ -36,11 +37,21 @@ _RANK_FILE = re.compile(
     r"|(?<![\w./-])(?:[\w.~-]{0,100}/)*\d{1,12}_(\d{1,6})_log\.(?:err|out)(?![\w.-])")
 
 
+# composer's launcher prints each failed worker's output between
+# `----------Begin global rank 13 STDERR----------` and `----------End global rank 13 STDERR---..`
+_COMPOSER = re.compile(r"-{3,} ?(Begin|End) global rank (\d{1,6}) (?:STDOUT|STDERR) ?-{3,}")
+
+
 def file_header(text: str) -> bool:
     """Whether a line heads a pasted file (`==> logs/dmesg-node2.txt <==`, `--- PATH ---`),
-    whoever's it is: the one before has ended."""
-    return len(text) <= _MAX_TITLE and ("==" in text or "--" in text) \
-        and _HEADER.fullmatch(text.strip()) is not None and not text.rstrip().endswith(":") \
+    whoever's it is, or ends one (composer's `End global rank` line): the one before has
+    ended."""
+    if len(text) > _MAX_TITLE or not ("==" in text or "--" in text):
+        return False
+    stripped = text.strip()
+    if (m := _COMPOSER.fullmatch(stripped)) is not None:
+        return m.group(1) == "End"
+    return _HEADER.fullmatch(stripped) is not None and not stripped.endswith(":") \
         and any(c.isalpha() for c in text)  # (not a rule of dashes)
 
 
@@ -50,6 +61,8 @@ def rank_title(text: str) -> tuple[int, bool] | None:
     if len(text) > _MAX_TITLE or not ("_log" in text or "rank" in text):
         return None  # (asked of every error line of a paste: the words first)
     stripped = text.strip()
+    if (m := _COMPOSER.fullmatch(stripped)) is not None:
+        return (int(m.group(2)), False) if m.group(1) == "Begin" else None
     prose = _HEADER.fullmatch(stripped) is None
     if prose and _PROSE.fullmatch(stripped) is None:
         return None

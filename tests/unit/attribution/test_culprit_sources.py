@@ -237,6 +237,27 @@ def test_a_launcher_that_saw_every_rank_exit_with_an_error_under_a_traceback_bla
     assert _verdict([*key, nccl, *_failures({4: 1, 0: 1, 1: 1, 2: 1})])[1] == [4]
 
 
+def _composer_dumps(ranks: list[int], error: str) -> list[str]:
+    lines = []
+    for rank in ranks:
+        lines += [f"Global rank {rank} (PID {60260 + rank}) exited with code 1",
+                  f"----------Begin global rank {rank} STDERR----------",
+                  "Traceback (most recent call last):", error,
+                  f"----------End global rank {rank} STDERR----------"]
+    return lines
+
+
+def test_each_rank_the_launcher_saw_exit_with_the_same_error_of_its_own_blames_none() -> None:
+    zip_error = "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding " \
+        "central directory"
+    assert _verdict(_composer_dumps([8, 9, 10, 11], zip_error)) == ("storage", [], [])
+    # two ranks that each raised it are two culprits
+    assert _verdict(_composer_dumps([8, 9], zip_error)) == ("storage", [8, 9], [])
+    # another rank that the launcher saw exit with an error did not show it
+    assert _verdict([*_composer_dumps([8, 9, 10], zip_error),
+                     "Global rank 11 (PID 60271) exited with code 1"])[1] == [8, 9, 10]
+
+
 _OOM = ("[1,{r}]<stderr>:torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate "
         "2.00 GiB (GPU 2; 79.15 GiB total capacity; 75.10 GiB already allocated)")
 _RESET = "[1,{r}]<stderr>:NCCL WARN Net : Connection closed by remote peer"

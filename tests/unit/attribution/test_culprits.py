@@ -117,6 +117,20 @@ def test_ray_trains_worker_table_names_the_rank_of_a_worker_pid() -> None:
     ]) == ("cuda_oom", [5], ["10.0.4.37"])  # the table's IP of rank 5
 
 
+def test_an_xid_in_an_ec2_nodes_dmesg_is_the_gpu_of_the_ray_worker_there_with_a_cuda_error(
+) -> None:
+    # Ray names the node by its IP, dmesg's prompt by EC2's name that spells it
+    table = ray_table("TorchTrainer pid=4412", ["10.0.3.17", "10.0.3.44"], range(9920, 9928))
+    assert _culprits([
+        *table,
+        "(RayTrainWorker pid=9925, ip=10.0.3.44)   what():  CUDA error: unspecified launch "
+        "failure",
+        "[ec2-user@ip-10-0-3-44 ~]$ sudo dmesg -T | tail -n 3",
+        "[Thu May  2 10:48:09 2024] NVRM: Xid (PCI:0000:00:1c): 79, pid='<unknown>', "
+        "name=<unknown>, GPU has fallen off the bus.",
+    ]) == ("gpu_hardware", [5], ["ip-10-0-3-44"])
+
+
 def test_deepspeed_names_the_node_and_its_spawn_lines_the_rank() -> None:
     mapping = ("gpu-node-02: [2024-05-10 12:01:44,102] [INFO] [launch.py:163:main] "
                "global_rank_mapping=defaultdict(<class 'list'>, {'gpu-node-01': [0, 1, 2, 3, 4, "

@@ -168,3 +168,17 @@ def test_a_file_header_names_a_file_and_a_rule_of_dashes_is_none() -> None:
     assert file_header("---------- logs/dmesg-node2.txt ----------")
     assert not file_header("------------------------------------------------------------")
     assert not file_header("user_logs/std_log_process_13.txt is different:")  # prose
+
+
+def test_composers_dump_of_a_failed_workers_stderr_is_that_ranks() -> None:
+    nan = "RuntimeError: Loss is NaN at batch 13187 (NanLossGuard), aborting"
+    dump = ["ERROR:composer.cli.launcher:Rank 13 crashed with exit code 1.",
+            "----------Begin global rank 13 STDERR----------",
+            "Traceback (most recent call last):", nan,
+            "----------End global rank 13 STDERR----------"]
+    assert _verdict(dump) == ("numerical", [13], [])
+    assert rank_title("----------End global rank 13 STDERR----------") is None
+    assert file_header("----------End global rank 13 STDERR----------")
+    after = ["----------Begin global rank 13 STDOUT----------", "step 13186 loss 2.4",
+             "----------End global rank 13 STDOUT----------", nan]
+    assert _verdict(after) == ("numerical", [], [])  # its dump has ended
