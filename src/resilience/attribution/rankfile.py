@@ -28,6 +28,9 @@ _HEADER = re.compile(r"==> ?" + _PATH + r" ?<==|#{1,6} " + _PATH + _NOTE
 # prose naming the file, ending in a colon: `user_logs/std_log_process_13.txt is different, it
 # stops ~30 min earlier:` (the code block that follows is the file's)
 _PROSE = re.compile(r".{0,200}:(?: ?`{3}\w{0,12})?")
+# the file with a note and no colon, titling the code block after it the same way:
+# `user_logs/std_log_process_19.txt (head + tail)`
+_NOTED = re.compile(_PATH + r" \([^()]{1,80}\)")
 # a rank's own file: AzureML's `std_log_process_12.txt`, `rank_3.log`, `log_rank3.txt` (not a
 # node rank's or a local rank's), submitit's `<job>_<task>_log.err` (a task per rank)
 _RANK_FILE = re.compile(
@@ -64,7 +67,7 @@ def rank_title(text: str) -> tuple[int, bool] | None:
     if (m := _COMPOSER.fullmatch(stripped)) is not None:
         return (int(m.group(2)), False) if m.group(1) == "Begin" else None
     prose = _HEADER.fullmatch(stripped) is None
-    if prose and _PROSE.fullmatch(stripped) is None:
+    if prose and _PROSE.fullmatch(stripped) is None and _NOTED.fullmatch(stripped) is None:
         return None
     ranks = {int(m.group(1) or m.group(2)) for m in _RANK_FILE.finditer(text)}
     return (next(iter(ranks)), prose) if len(ranks) == 1 else None

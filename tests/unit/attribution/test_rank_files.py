@@ -26,6 +26,8 @@ from .conftest import category_culprits as _verdict
     ("Please check log file 'user_logs/std_log_process_00.txt' for error details.", None),
     ("==> user_logs/std_log_process_3.txt and std_log_process_4.txt <==", None),  # two files
     ("2311842_5_log.err", None),  # no header: a file name alone
+    ("user_logs/std_log_process_19.txt (head + tail)", 19),  # with a note: a header
+    ("see user_logs/std_log_process_19.txt (head + tail)", None),  # prose without a colon
 ])
 def test_a_header_naming_one_ranks_own_file(line: str, rank: int | None) -> None:
     titled = rank_title(line)
@@ -131,6 +133,10 @@ def test_prose_naming_a_ranks_file_titles_the_code_block_after_it() -> None:
              "```", "[init] rank=13 local_rank=5 world_size=16 host=a7c29e51d3f0000001", _ECC,
              "```"]
     assert _verdict(lines) == ("gpu_hardware", [13], ["a7c29e51d3f0000001"])
+    noted = ["user_logs/std_log_process_13.txt (head + tail)", *lines[1:]]
+    assert _verdict(noted) == ("gpu_hardware", [13], ["a7c29e51d3f0000001"])
+    assert _verdict(["user_logs/std_log_process_13.txt (head + tail)", "", _ECC]) == (
+        "gpu_hardware", [], [])  # no code block after it
 
 
 def test_prose_naming_a_ranks_file_without_a_code_block_titles_nothing() -> None:
