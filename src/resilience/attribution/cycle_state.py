@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .digest import STALE_AFTER, Candidate, ElasticRoot, NodeDigest
 from .lines import LineInfo, pid_of
@@ -35,6 +36,11 @@ _MAX_TEXT = 4096
 _MAX_ROOT_CAUSES = 4  # torchelastic `Root Cause` entries kept per cycle
 _MAX_EXITS = 32  # other launcher failure records kept per source and cycle
 _MAX_RECORD_TEXT = 1024
+# lines from a torchelastic agent's `failed (exitcode` line to srun's line for its task (its
+# ChildFailedError traceback and summary between)
+_AGENT_TO_SRUN = 60
+
+
 @dataclass
 class CycleState:
     """What one stream said so far about one cycle."""
@@ -260,7 +266,7 @@ class CycleState:
     def to_digest(self, last_line: int) -> NodeDigest:
         cands = [c for role in Role for c in self.candidates.get(role, ())]
         # in line order whatever the input's chunking (a Root Cause block completes late)
-        records = sorted(self.elastic, key=lambda e: (e.line, e.source))
+        records = _agents_hosts(sorted(self.elastic, key=lambda e: (e.line, e.source)))
         rank_hosts, pid_ranks = self.ranks.final()
         if self.ranks.layout.one_node:  # `torchrun --standalone`: every rank on one host
             hosts = {h for h in (*rank_hosts.values(), *(e.host for e in records)) if h}
@@ -291,3 +297,17 @@ class CycleState:
             pid_ranks=pid_ranks, host_ranks=dict(self.ranks.host_ranks),
             agent_ranks=list(self.ranks.agent_globals), node_bases=self.ranks.node_bases(),
         )
+
+
+def _agents_hosts(records: list[ElasticRoot]) -> list[ElasticRoot]:
+    """`records` (in line order), a torchelastic agent's `failed (exitcode` record without a
+    host given the host of srun's record right after it (its ChildFailedError between): srun
+    saw the launcher it started on that host exit. Not where srun's records come in a burst
+    (`task 0`, `task 1`, ... as every launcher ended): their order says nothing."""
+    out = list(records)
+    for i, (agent, srun) in enumerate(pairwise(records)):
+        if agent.source == "failure" and agent.host is None and srun.source == "srun" \
+                and srun.line - agent.line <= _AGENT_TO_SRUN and not any(
+                    e.source == "srun" and 0 < abs(e.line - srun.line) <= 2 for e in records):
+            out[i] = agent.model_copy(update={"host": srun.host})
+    return out

@@ -45,6 +45,11 @@ _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpu
                     r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE(?:=|: {1,24})|\bnproc_per_node=)"
                     r"(\d{1,4})\b")
 # a pod's environment in `kubectl describe pod` (`PET_NODE_RANK:       2`): its node rank
+# a launcher per node whose node rank is SLURM's node index (`--node_rank $SLURM_NODEID`,
+# `--machine_rank=${SLURM_NODEID}`; `$SLURM_PROCID` under one task per node): srun's task N is
+# node rank N
+_SLURM_NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\b(?:PET_)?NODE_RANK=)"
+                              r"\$\{?SLURM_(?:NODEID|PROCID)\b")
 _ENV_NODE_RANK = re.compile(r"\s{0,12}(?:PET_)?NODE_RANK: {1,24}(\d{1,4})\s{0,4}")
 _PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
@@ -108,6 +113,7 @@ class RankMap:
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
     # started a launcher per node and its tasks are nodes
     tasks_are_nodes: bool = False
+    task_is_node_rank: bool = False  # ... and task N is node rank N (`_SLURM_NODE_RANK`)
     # hosts' node ranks in a paste's own words and the processes per node
     layout: NodeLayout = field(default_factory=NodeLayout)
 
@@ -255,6 +261,10 @@ class RankMap:
                 node = self.task_hosts.get(task)  # a rank seen under two tasks has task -1
                 if node:
                     pair(rank_hosts, rank, node)
+        if self.task_is_node_rank:
+            for task, host in self.task_hosts.items():
+                if host:
+                    self.layout.index(host, task, launcher=True)
         for rank, host in self.layout.placed().items():
             rank_hosts.setdefault(rank, host)
         if self.aliases:
@@ -262,11 +272,14 @@ class RankMap:
         return rank_hosts, pid_ranks
 
     def launcher_words(self, content: str) -> None:
-        """Processes per node (`--nproc_per_node 8`), hosts' node ranks and a worker's rank
-        and host (`RANK=0 LOCAL_RANK=0 NODE_RANK=0 ... host=7c1e..00`) a line gives."""
+        """Processes per node (`--nproc_per_node 8`), hosts' node ranks (SLURM's, by srun's
+        task ids: `--node_rank $SLURM_NODEID`) and a worker's rank and host (`RANK=0
+        LOCAL_RANK=0 NODE_RANK=0 ... host=7c1e..00`) a line gives."""
         if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
+        if "SLURM_" in content and _SLURM_NODE_RANK.search(content):
+            self.tasks_are_nodes = self.task_is_node_rank = True
         self.slots.mapping(content)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)

@@ -449,3 +449,27 @@ def test_a_launchers_claim_of_a_node_rank_drops_the_pastes_other_host_for_it() -
              "ubuntu@gpu-ws-72:~/tt$ tune run --nnodes 2 --nproc_per_node 8 --node-rank 1 "
              "full_finetune_distributed", "```"]
     assert _verdict(lines)[1:] == ([9], ["gpu-ws-72"])
+
+
+def _srun_torchrun(node_rank: str, sruns: list[str]) -> list[str]:
+    return [
+        "$ srun --ntasks-per-node=1 torchrun --nnodes 2 --nproc_per_node 4 \\",
+        f"    --node_rank {node_rank} --master_addr gpu-a train.py",  # (a line of its own)
+        "safetensors_rust.SafetensorError: Error while serializing: IoError(Os { code: 122, "
+        'kind: FilesystemQuotaExceeded, message: "Disk quota exceeded" })',
+        "[2024-05-20 16:41:10,604] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+        "failed (exitcode: 1) local_rank: 2 (pid: 51230) of binary: /usr/bin/python",
+        *sruns,
+    ]
+
+
+def test_srun_task_n_is_node_rank_n_when_the_launcher_takes_slurms_node_id() -> None:
+    srun = "srun: error: gpu-b: task 1: Exited with exit code 1"
+    # the agent that failed ran on the host srun names right after it: node 1, rank 4 + 2
+    assert _verdict(_srun_torchrun("$SLURM_NODEID", [srun])) == ("storage", [6], ["gpu-b"])
+    assert _verdict(_srun_torchrun("${SLURM_NODEID}", [srun])) == ("storage", [6], ["gpu-b"])
+    # a node rank of another source: srun's task ids say nothing of node ranks
+    assert _verdict(_srun_torchrun("$NODE_RANK", [srun]))[1] == []
+    # every launcher ended at once: srun's order names no host
+    burst = ["srun: error: gpu-a: task 0: Exited with exit code 1", srun]
+    assert _verdict(_srun_torchrun("$SLURM_NODEID", burst)) == ("storage", [], [])
