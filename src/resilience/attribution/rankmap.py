@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .hostlist import host_lists
 from .lines import LineInfo
 from .nccl import NcclWorld
 from .nodelayout import NodeLayout
@@ -50,6 +51,9 @@ _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpu
 # node rank N
 _SLURM_NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\b(?:PET_)?NODE_RANK=)"
                               r"\$\{?SLURM_(?:NODEID|PROCID)\b")
+_NODE_LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch",
+                   "torch.distributed.elastic", "accelerate launch", "deepspeed ")
+_TASKS_PER_NODE = re.compile(r"--ntasks-per-node[= ](\d{1,4})\b")
 _ENV_NODE_RANK = re.compile(r"\s{0,12}(?:PET_)?NODE_RANK: {1,24}(\d{1,4})\s{0,4}")
 _PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
@@ -114,6 +118,11 @@ class RankMap:
     # started a launcher per node and its tasks are nodes
     tasks_are_nodes: bool = False
     task_is_node_rank: bool = False  # ... and task N is node rank N (`_SLURM_NODE_RANK`)
+    # SLURM's host lists the paste prints (`gn-a100-[21-24]`), distinct, expanded (at most 4)
+    host_lists: list[tuple[str, ...]] = field(default_factory=list)
+    tasks_per_node: set[int] = field(default_factory=set)  # `--ntasks-per-node=4`
+    # a launcher of a node's workers was named (torchrun, its agent's lines, accelerate)
+    node_launcher: bool = False
     # hosts' node ranks in a paste's own words and the processes per node
     layout: NodeLayout = field(default_factory=NodeLayout)
 
@@ -265,11 +274,30 @@ class RankMap:
             for task, host in self.task_hosts.items():
                 if host:
                     self.layout.index(host, task, launcher=True)
+        self._slurm_order()
         for rank, host in self.layout.placed().items():
             rank_hosts.setdefault(rank, host)
         if self.aliases:
             rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
+
+    def _slurm_order(self) -> None:
+        """Each host of the job's one SLURM host list (naming a host the lines name) has its
+        index there as its node rank, where srun gave ranks by node index: one task per rank
+        (block distribution, `--ntasks-per-node` of them per node) or a launcher per node
+        given `$SLURM_NODEID`. Not torchrun's rendezvous, which numbers nodes as they come."""
+        if len(self.host_lists) != 1 or not set(hosts := self.host_lists[0]) & (
+                self.hosts | set(self.task_hosts.values())):
+            return
+        by_task = self.max_task >= 0 and self.tasks_are_ranks and not (
+            self.locals_seen or self.agent_globals or self.node_launcher) \
+            and len(self.tasks_per_node) == 1
+        if not (self.task_is_node_rank or by_task):
+            return
+        if by_task:
+            self.layout.per_node_is(next(iter(self.tasks_per_node)))
+        for index, host in enumerate(hosts):
+            self.layout.index(host, index)
 
     def launcher_words(self, content: str) -> None:
         """Processes per node (`--nproc_per_node 8`), hosts' node ranks (SLURM's, by srun's
@@ -280,6 +308,14 @@ class RankMap:
         self.layout.read(content)
         if "SLURM_" in content and _SLURM_NODE_RANK.search(content):
             self.tasks_are_nodes = self.task_is_node_rank = True
+        if "[" in content and len(self.host_lists) < 4:
+            for hosts in map(tuple, host_lists(content)):
+                if hosts not in self.host_lists:
+                    self.host_lists.append(hosts)
+        self.node_launcher = self.node_launcher or any(w in content for w in _NODE_LAUNCHERS)
+        if "ntasks-per-node" in content and (m := _TASKS_PER_NODE.search(content)) \
+                and len(self.tasks_per_node) < 4:
+            self.tasks_per_node.add(int(m.group(1)))
         self.slots.mapping(content)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)

@@ -95,7 +95,7 @@ def launcher_records(digests: Sequence[NodeDigest],
                 continue  # an earlier attempt's
             rank = e.rank
             if rank is None and e.local_rank is not None:
-                rank = _global_rank(e.local_rank, e.host, digests, section=e.base)
+                rank = _global_rank(e.local_rank, e.host, digests, section=e.base, pid=e.pid)
             if rank is None and e.pid is not None:
                 found = {d2.pid_ranks[e.pid] for d2 in digests if e.pid in d2.pid_ranks}
                 rank = found.pop() if len(found) == 1 and -1 not in found else None
@@ -145,7 +145,8 @@ _MAX_LOCAL_RANK = 15
 
 
 def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
-                 task: int | None = None, section: int | None = None) -> int | None:
+                 task: int | None = None, section: int | None = None,
+                 pid: int | None = None) -> int | None:
     if host and (rank := _mapped(local, host, digests)) is not None:
         return rank
     if section is not None and task is None and not host:
@@ -158,7 +159,8 @@ def _global_rank(local: int, host: str | None, digests: Sequence[NodeDigest],
         return mapping[local]  # the torchelastic agent of the log's one node
     entries = [e for d in digests for e in d.elastic_roots
                if e.local_rank == local and e.rank is not None
-               and (not host or same_host(e.host or "", host))]
+               and (not host or same_host(e.host or "", host))
+               and (pid is None or e.pid is None or e.pid == pid)]  # (not another process)
     if len({e.rank for e in entries}) == 1:
         return entries[0].rank
     return None if _many_nodes(digests) and local <= _MAX_LOCAL_RANK else local

@@ -4,9 +4,12 @@ events` rows, a node's short and full name, and who is not to blame for a store 
 
 from __future__ import annotations
 
+import pytest
+
 from resilience.attribution import Analyzer, analyze_lines
 from resilience.attribution.culprits import first_failure
 from resilience.attribution.digest import ElasticRoot
+from resilience.attribution.hostlist import expand, host_lists
 
 from .conftest import category_culprits as _verdict
 
@@ -147,6 +150,45 @@ def test_a_lost_node_is_every_rank_srun_placed_there() -> None:
         "srun: error: nid002317: tasks 8-11: Killed",
     ]
     assert _verdict(lines) == ("scheduler", [8, 9, 10, 11], ["nid002317"])
+
+
+def test_a_lost_nodes_ranks_by_its_index_in_slurms_host_list() -> None:
+    lines = [
+        "$ sbatch -N 4 --ntasks-per-node=4 train.sh",
+        "srun: error: Node failure on gn-a100-24",
+        "srun: error: gn-a100-21: tasks 0-3: Killed",
+        "7712094        mae-vith  NODE_FAIL      1:0   05:24:16      gn-a100-[21-24]",
+    ]
+    # srun's tasks are ranks, 4 per node in the host list's order: the 4th node's are 12-15
+    assert _verdict(lines) == ("scheduler", [12, 13, 14, 15], ["gn-a100-24"])
+    # two host lists (a requeued job's): which is which is unknown
+    requeued = "7712094.0      RUNNING      0:0   00:01:58      gn-a100-[21-23,31]"
+    assert _verdict([*lines, requeued])[1] == []
+    # torchrun under srun numbers nodes as they join its rendezvous, not in the list's order
+    torchrun = "srun torchrun --nnodes 4 --nproc_per_node 4 --rdzv_backend c10d train.py"
+    agent = ("[2024-03-01 05:23:58,120] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+             "failed (exitcode: -9) local_rank: 1 (pid: 4412) of binary: /usr/bin/python")
+    assert _verdict([torchrun, *lines, agent])[1] == []
+    # ... unless each node's is SLURM's index
+    slurm_id = torchrun.replace("--rdzv_backend c10d", "--node_rank $SLURM_NODEID")
+    assert _verdict([slurm_id, *lines, agent])[1] == [12, 13, 14, 15]
+
+
+@pytest.mark.parametrize(("text", "hosts"), [
+    ("gn-a100-[21-24]", ["gn-a100-21", "gn-a100-22", "gn-a100-23", "gn-a100-24"]),
+    ("nid[002314-002315,002317]", ["nid002314", "nid002315", "nid002317"]),
+    ("gpu-r3n[07,09]", ["gpu-r3n07", "gpu-r3n09"]),
+    ("gpu[9-10].cluster", ["gpu9.cluster", "gpu10.cluster"]),
+    ("gpu[3-1]", None),  # backwards
+    ("gpu[1-5000]", None),  # too many
+    ("gpu[7]", None),  # one host: no list
+])
+def test_slurms_host_lists_expand_in_order(text: str, hosts: list[str] | None) -> None:
+    assert expand(text) == hosts
+
+
+def test_a_bracket_that_is_no_host_list_is_none() -> None:
+    assert host_lists("[2024-05-20 16:41:09] [1,13]<stderr>: block: [211,0,0] x[1]") == []
 
 
 def test_a_lost_nodes_ranks_with_gaps_are_a_partial_view_not_its_ranks() -> None:
