@@ -1,6 +1,6 @@
 """Rules learned from the realistic corpora (logs reconstructed from public bug reports by
 helpers who had not seen the patterns), and a guard that the engine keeps the issue's accuracy
-targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v15 once
+targets on the sets that were tuned on (realistic_dev, and the held-out sets v1-v16 once
 spent). The newest held-out set is scored by bench/attribution_eval.py only: never tuned on,
 never in a test."""
 
@@ -97,9 +97,9 @@ def test_too_many_open_files_is_the_job_s_own_limit() -> None:
     ("realistic_holdout_v3", 0.90, 0.95),
     ("realistic_holdout_v4", 0.85, 0.95),
     ("realistic_holdout_v5", 0.91, 0.95),
-    ("realistic_holdout_v6", 0.83, 0.95),
+    ("realistic_holdout_v6", 0.86, 0.95),
     ("realistic_holdout_v7", 0.79, 0.95),
-    ("realistic_holdout_v8", 0.77, 0.95),
+    ("realistic_holdout_v8", 0.80, 0.95),
     # first score (session 6) 54.5 %; its one false STOP (/dev/shm full of another job's
     # files on one node, which only an admin's `df` in the paste shows) is not fixed
     ("realistic_holdout_v9", 0.79, 0.95),
@@ -114,13 +114,16 @@ def test_too_many_open_files_is_the_job_s_own_limit() -> None:
     ("realistic_holdout_v12", 0.86, 0.95),
     # first score (session 10): action 95.7 %, no false STOP, culprit 68.1 %; now 100 %, none,
     # 80.9 %
-    ("realistic_holdout_v13", 0.78, 0.95),
+    ("realistic_holdout_v13", 0.80, 0.95),
     # first score (session 11, one writer's 22 logs): action, STOP and category 100 %, culprit
-    # 50 %
-    ("realistic_holdout_v14", 0.45, 0.95),
+    # 50 %; now (session 12) 59.1 %
+    ("realistic_holdout_v14", 0.54, 0.95),
     # first score (session 11, the other writer's 22 logs, scored at the session's last code):
-    # action, STOP and category 100 %, culprit 77.3 % (the session-10 code: 68.2 %)
-    ("realistic_holdout_v15", 0.72, 0.95),
+    # action, STOP and category 100 %, culprit 77.3 % (the session-10 code: 68.2 %); now 90.9 %
+    ("realistic_holdout_v15", 0.86, 0.95),
+    # first score (session 12, both writers' 44 logs, at 14ced76): action 97.7 %, no false
+    # STOP, category 95.5 %, culprit 61.4 % (the session-11 code: 59.1 %)
+    ("realistic_holdout_v16", 0.59, 0.95),
 ])
 def test_realistic_corpora_meet_the_accuracy_targets(
     corpus: str, culprit_target: float, stop_target: float
