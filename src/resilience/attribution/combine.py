@@ -26,7 +26,7 @@ from .mentions import a_failure
 from .policy import Policy
 from .registry import Role
 from .resolve import launcher_records, resolve
-from .timeline import clock_stale, drop_outlived
+from .timeline import clock_stale, collective_starts, drop_outlived, waited_on
 from .verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY", "combine"]
@@ -38,15 +38,18 @@ def live_candidates(
     digests: Sequence[NodeDigest], node_of_rank: Mapping[int, str]
 ) -> list[tuple[int, Candidate]]:
     """(digest index, candidate) for every non-stale candidate, nodes resolved."""
-    out = []
+    out, outrun = [], []
     records = launcher_records(digests)
     for i, d in enumerate(digests):
         for c in d.candidates:
             stale = clock_stale(c, d)
-            if stale is None:
-                stale = d.progress_seq - c.progress_seq >= STALE_AFTER
-            if c.summary or not stale:
+            ran_on = stale is None and d.progress_seq - c.progress_seq >= STALE_AFTER
+            if c.summary or not (stale or ran_on):
                 out.append((i, resolve(c, d, digests, node_of_rank, records)))
+            elif ran_on:  # progress lines follow it: unless the clocks tie it to the timeouts
+                outrun.append((i, resolve(c, d, digests, node_of_rank, records)))
+    starts = collective_starts(out)
+    out += [(i, c) for i, c in outrun if waited_on(c, starts, records)]
     return drop_outlived(out, records)
 
 

@@ -35,7 +35,7 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     # SageMaker's mpirun tags: [1,mpirank:13,algo-2]<stderr>:
     r"^\[\d{1,9},mpirank:(?P<mrank>\d{1,6}),(?P<mhost>[\w.-]{1,80})\]<std(?:out|err)>:",
     r"^\[[Rr](?:ANK|ank) ?(?P<rank>\d{1,6})\]:? ?",
-    r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
+    r"^\[?(?P<lvl>[IWEF])(?P<gmon>\d\d?)(?P<gday>\d\d) (?P<gtime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"
     r"[^\]\n]{0,160}\] ?",
     r"^\[" + _ISO + r"[^\]]{0,12}\] ?",
     # a log collector's export (GKE / Cloud Logging, `kubectl logs --timestamps` per pod):
@@ -104,7 +104,7 @@ _HOST_IN_TEXT = re.compile(
     r"|\b(?:Normal|Warning) {1,40}[A-Z]\w{1,40} {1,40}pod/(?P<h6>[a-z0-9][a-z0-9.-]{0,252}) "
 )
 _TS_ANY = re.compile(
-    _ISO + r"|\b[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
+    _ISO + r"|\b[IWEF](\d\d?)(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d{1,9})?)\b"
     r"|\b([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)\b"
 )
 

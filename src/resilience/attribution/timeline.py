@@ -18,6 +18,13 @@ about time; the timestamps the lines carry do not. Three rules, each needing a l
   line above a checkpoint save stamped well after it is not made stale by the progress below
   it: that is an earlier run's.
 
+A fourth needs the watchdog's own arithmetic: a timeout stamped T whose collective `ran for X
+milliseconds` began at T - X. A rank that failed when it began (its line, or a launcher's record
+of it, stamped from `_WAITED_BEFORE` before to `_WAITED_AFTER` after) is what the collective
+waited for: the timeouts are its consequences, in the same run, whatever progress lines a paste
+puts between them (another node's terminal pasted below the failed one's), so it is not stale
+(`waited_on`).
+
 Timestamps are year-less seconds (`lines.find_timestamp`); the margins are wide so that a
 checkpoint still being written when a rank failed, or clocks a little apart, change nothing. A
 gap longer than 180 days is the year turning, and one within a minute of a whole half hour may
@@ -26,6 +33,7 @@ be two time zones (slurmstepd's local time, a container's UTC): neither is evide
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .digest import Candidate, ElasticRoot, NodeDigest
@@ -33,7 +41,7 @@ from .lines import find_timestamp
 from .registry import Role
 from .verdict import Category
 
-__all__ = ["clock_stale", "drop_outlived", "pasted_earlier"]
+__all__ = ["clock_stale", "collective_starts", "drop_outlived", "pasted_earlier", "waited_on"]
 
 _AFTER_END = 900.0  # 15 min: far past any kill wait
 _EARLIER = 3600.0  # 1 h: longer than a checkpoint save takes
@@ -41,6 +49,10 @@ _BEFORE_CANCEL = 60.0  # a worker that died this much before a person's cancel
 _WRAPPED = 180 * 86400.0  # a gap this long is the year turning (clocks carry no year)
 _ZONE = 1800.0  # time zones differ by whole half hours: slurmstepd's local time, a
 _ZONE_SLACK = 60.0  # container's UTC; a gap that close to one is no evidence
+_WAITED_BEFORE = 60.0  # a failure stamped this much before the collective began (clocks apart)
+_WAITED_AFTER = 300.0  # ... or this much after (the others entered it first; an agent's record
+# of the failure comes seconds later)
+_RAN_FOR = re.compile(r"ran for (\d{1,10}) milliseconds")
 
 
 def _gap(later: float, earlier: float) -> float | None:
@@ -100,3 +112,28 @@ def drop_outlived(pool: list[tuple[int, Candidate]],
             c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))
 
     return [(i, c) for i, c in pool if id(c) not in ends or not outlived(c, ends[id(c)])]
+
+
+def collective_starts(pool: Sequence[tuple[int, Candidate]]) -> list[float]:
+    """When the collectives that timed out began: a watchdog timeout stamped T that `ran for
+    X milliseconds` began at T - X (at most 8, distinct)."""
+    starts: list[float] = []
+    for _, c in pool:
+        if c.timeout and c.timestamp is not None and "ran for " in c.text \
+                and (m := _RAN_FOR.search(c.text)) is not None:
+            start = c.timestamp - int(m.group(1)) / 1000.0
+            if len(starts) < 8 and all(abs(start - s) > 1.0 for s in starts):
+                starts.append(start)
+    return starts
+
+
+def waited_on(c: Candidate, starts: Sequence[float], records: Sequence[ElasticRoot]) -> bool:
+    """Whether an initiating line `c` (of a known rank) failed when a collective that timed
+    out began: its own clock, or a launcher's record of its rank, stamped from
+    `_WAITED_BEFORE` before the start to `_WAITED_AFTER` after it."""
+    if not starts or c.role is not Role.INITIATING or c.rank is None:
+        return False
+    times = [e.timestamp for e in records if e.rank == c.rank and e.timestamp is not None]
+    times += [c.timestamp] if c.timestamp is not None else []
+    return any((gap := _gap(t, start)) is not None and -_WAITED_BEFORE <= gap <= _WAITED_AFTER
+               for t in times for start in starts)

@@ -54,6 +54,10 @@ def test_timestamps_sort_across_formats() -> None:
     assert glog < syslog < iso
     assert find_timestamp("time : 2024-10-21_08:14:07") == pytest.approx(glog - 0.512)
     assert find_timestamp("no time here") is None
+    # torch's own logger writes a month below 10 with one digit: `[E919 ...]` is September 19
+    september = parse_line("[rank1]:[E919 10:44:38.120 ProcessGroupNCCL.cpp:607] [Rank 1] x")
+    assert september.timestamp == pytest.approx(find_timestamp("2024-09-19_10:44:38.120"))
+    assert (september.rank, september.content) == (1, "x")
 
 
 def test_torchrun_tee_prefix_is_a_local_rank_and_an_inner_rank_prefix_wins() -> None:

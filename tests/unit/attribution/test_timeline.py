@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from resilience.attribution import Action, analyze_lines
 
+from .conftest import category_culprits as _verdict
+
 
 def _root_cause(when: str, host: str, rank: int, local: int, code: int = 1) -> list[str]:
     return [
@@ -135,3 +137,30 @@ def test_clocks_that_may_be_two_time_zones_or_the_year_turning_are_no_evidence()
                        "[2024-01-01 00:12:31] [rank3]: torch.OutOfMemoryError: CUDA out of "
                        "memory. Tried to allocate 2.00 GiB"])
     assert (v.action, v.category.value, list(v.culprit_ranks)) == (Action.STOP, "cuda_oom", [3])
+
+
+def _two_terminals(timeout_at: str) -> list[str]:
+    """One node's crash and its torchelastic record, then the other node's terminal: its
+    progress, then its watchdog timeouts stamped `timeout_at` (a collective of 30 min)."""
+    return [
+        "--- gpunode-17 terminal ---",
+        "[rank6]: RuntimeError: CUDA error: device-side assert triggered",
+        "Root Cause (first observed failure):", "[0]:", "  time      : 2024-09-19_10:14:38",
+        "  host      : gpunode-17", "  rank      : 6 (local_rank: 2)",
+        "  exitcode  : -6 (pid: 22547)", "=" * 54,
+        "--- gpunode-16 terminal ---",
+        "step 4400 | loss 3.112", "step 4450 | loss 3.104", "step 4500 | loss 3.097",
+        f"[rank1]:[E919 {timeout_at}.120551 ProcessGroupNCCL.cpp:607] [Rank 1] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=27210, OpType=ALLREDUCE, NumelIn=1, "
+        "NumelOut=1, Timeout(ms)=1800000) ran for 1800087 milliseconds before timing out.",
+    ]
+
+
+def test_timeouts_whose_collective_began_when_a_rank_failed_are_its_consequences() -> None:
+    # the collective that timed out at 10:44:38 began at 10:14:38, when rank 6 failed: the
+    # progress pasted between them is the other node's, before the failure
+    assert _verdict(_two_terminals("10:44:38")) == ("user_code", [6], ["gpunode-17"])
+    # timeouts of a collective begun over an hour later: training went on after rank 6's
+    # failure (a gap of whole half hours may be two time zones: no evidence either way)
+    assert _verdict(_two_terminals("12:01:07"))[0] == "hang"
+    assert _verdict(_two_terminals("09:01:07"))[0] == "hang"  # ... or earlier
