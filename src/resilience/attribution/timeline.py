@@ -10,7 +10,9 @@ about time; the timestamps the lines carry do not. Three rules, each needing a l
   stamped `_AFTER_END` or more after it (this job's step cancelled hours after "the" time
   limit: that limit was the previous job's).
 - A plain cancel (a person's `scancel`, no `DUE TO`) after a worker had already failed is
-  someone giving up on a job that hung after that failure: the failure is the root.
+  someone giving up on a job that hung after that failure: the failure is the root. (Often
+  30 minutes after it, the watchdog's timeout: a gap that may also read as two time zones, so
+  it counts where the worker failed first in both readings.)
 - A line after its stream's last checkpoint save but stamped `_EARLIER` or more before it is an
   earlier run's output pasted later. Training went on past it (to that checkpoint), so it is
   stale, as a line followed by progress is; and a numerical fault after that checkpoint is one
@@ -49,6 +51,7 @@ _BEFORE_CANCEL = 60.0  # a worker that died this much before a person's cancel
 _WRAPPED = 180 * 86400.0  # a gap this long is the year turning (clocks carry no year)
 _ZONE = 1800.0  # time zones differ by whole half hours: slurmstepd's local time, a
 _ZONE_SLACK = 60.0  # container's UTC; a gap that close to one is no evidence
+_ZONE_BEFORE = 30.0  # ... and read as two time zones, this much before (clocks a little apart)
 _WAITED_BEFORE = 60.0  # a failure stamped this much before the collective began (clocks apart)
 _WAITED_AFTER = 300.0  # ... or this much after (the others entered it first; an agent's record
 # of the failure comes seconds later)
@@ -68,6 +71,17 @@ def _gap(later: float, earlier: float) -> float | None:
 
 def _at_least(later: float, earlier: float, margin: float) -> bool:
     return (gap := _gap(later, earlier)) is not None and gap >= margin
+
+
+def _failed_before(cancel: float, failed: float) -> bool:
+    """Whether a worker stamped `failed` died `_BEFORE_CANCEL` or more before a cancel stamped
+    `cancel`, in every reading of the clocks: a gap near whole half hours may be two time
+    zones, and also the watchdog's 30 minutes between a failure and the job's end; the worker
+    then failed `_ZONE_BEFORE` or more before the cancel read either way."""
+    if _at_least(cancel, failed, _BEFORE_CANCEL):
+        return True
+    raw = cancel - failed
+    return _BEFORE_CANCEL <= raw <= _WRAPPED and raw - round(raw / _ZONE) * _ZONE >= _ZONE_BEFORE
 
 
 def pasted_earlier(c: Candidate, d: NodeDigest) -> bool:
@@ -109,7 +123,7 @@ def drop_outlived(pool: list[tuple[int, Candidate]],
 
     def outlived(c: Candidate, end: float) -> bool:
         return any(_at_least(t, end, _AFTER_END) for t in later) or (
-            c.kind == "cancelled" and any(_at_least(end, t, _BEFORE_CANCEL) for t in times))
+            c.kind == "cancelled" and any(_failed_before(end, t) for t in times))
 
     return [(i, c) for i, c in pool if id(c) not in ends or not outlived(c, ends[id(c)])]
 

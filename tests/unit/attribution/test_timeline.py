@@ -63,6 +63,21 @@ def test_a_plain_cancel_after_a_worker_failed_is_someone_giving_up_on_the_hang()
     assert (v.action, v.category.value) == (Action.RESTART, "scheduler")
 
 
+def test_a_plain_cancel_the_watchdogs_30_minutes_after_a_failure_is_no_root() -> None:
+    cancel = "slurmstepd: error: *** JOB 2291904 ON c-213 CANCELLED AT 2023-04-11T03:18:02 ***"
+    shape = ("1: RuntimeError: The size of tensor a (4096) must match the size of tensor b "
+             "(4097) at non-singleton dimension 1")
+
+    def category(failed_at: str) -> str:
+        return analyze_lines([shape, *_root_cause(failed_at, "c-214", 6, 2), cancel]) \
+            .category.value
+
+    # 30 min 43 s before: before the cancel whether the clocks are in one zone or two
+    assert category("2023-04-11_02:47:19") == "user_code"
+    # 1 h 7 s before: in two zones, 7 s: the worker may have died of the cancel
+    assert category("2023-04-11_02:17:55") == "scheduler"
+
+
 _NAN = "{r}: [{t}] CRITICAL [olmo.util:158, rank={r}] Uncaught ValueError: nan loss encountered"
 
 
