@@ -53,6 +53,8 @@ _SLURM_NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\b(?:PET_)?NOD
                               r"\$\{?SLURM_(?:NODEID|PROCID)\b")
 _NODE_LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch",
                    "torch.distributed.elastic", "accelerate launch", "deepspeed ")
+# Ray Train's worker: `Setting up process group for: env:// [rank=6, world_size=8]`
+_RAY_PG = re.compile(r"Setting up process group for: \S{1,200} \[rank=(\d{1,6}), world_size=")
 _TASKS_PER_NODE = re.compile(r"--ntasks-per-node[= ](\d{1,4})\b")
 _ENV_NODE_RANK = re.compile(r"\s{0,12}(?:PET_)?NODE_RANK: {1,24}(\d{1,4})\s{0,4}")
 _PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
@@ -195,6 +197,11 @@ class RankMap:
         content = info.content
         if "nranks" in content and info.pid is not None and info.host:
             self.nccl.read(content, info.pid, info.host)
+        if "Setting up process group" in content and info.pid is not None \
+                and (m := _RAY_PG.search(content)):  # a Ray worker's own rank
+            pair_rank(self.pid_ranks, info.pid, int(m.group(1)))
+            if info.host:
+                pair(self.rank_hosts, int(m.group(1)), info.host, names=True)
         if "world_rank=" in content:
             for ray in _RAY_RANK.finditer(content):  # `(ip=10.0.2.41, pid=18201) world_rank=5`
                 pid, rank = int(ray.group(2)), int(ray.group(3))

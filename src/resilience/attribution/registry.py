@@ -32,6 +32,7 @@ KEYWORDS: tuple[str, ...] = (
     "` failed",  # CUDA kernel assertions: Indexing.cu:1289: ... Assertion `srcIndex < ...` failed.
     # not patterns: culprits (records.py, cycle_state.py)
     "world_rank=",  # Ray Train's pid -> rank table
+    "Setting up process group for",  # ... and each worker's `[rank=6, world_size=8]`
     # DeepSpeed's `global_rank_mapping=`, torchelastic agent's `global_ranks=[..]`; DeepSpeed's
     # worker exits
     "global_rank", "exits with return code",

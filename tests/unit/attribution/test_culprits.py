@@ -131,6 +131,17 @@ def test_an_xid_in_an_ec2_nodes_dmesg_is_the_gpu_of_the_ray_worker_there_with_a_
     ]) == ("gpu_hardware", [5], ["ip-10-0-3-44"])
 
 
+def test_a_ray_workers_process_group_line_names_the_rank_of_its_pid() -> None:
+    setup = [f"(RayTrainWorker pid={33867 + r}, ip=10.30.8.2{1 + r // 4}) Setting up process "
+             f"group for: env:// [rank={r}, world_size=8]" for r in range(8)]
+    raised = ["ray.exceptions.RayTaskError(RuntimeError): ray::_RayTrainWorker__execute.get_next("
+              ") (pid=33873, ip=10.30.8.22, actor_id=c0d9, repr=<RayTrainWorker>)",
+              "RuntimeError: The size of tensor a (3001) must match the size of tensor b (3000) "
+              "at non-singleton dimension 1"]
+    assert _culprits([*setup, *raised]) == ("user_code", [6], ["10.30.8.22"])
+    assert _culprits(raised) == ("user_code", [], ["10.30.8.22"])
+
+
 def test_deepspeed_names_the_node_and_its_spawn_lines_the_rank() -> None:
     mapping = ("gpu-node-02: [2024-05-10 12:01:44,102] [INFO] [launch.py:163:main] "
                "global_rank_mapping=defaultdict(<class 'list'>, {'gpu-node-01': [0, 1, 2, 3, 4, "
