@@ -8,7 +8,8 @@ launcher's line (`--nproc_per_node=8`, accelerate's `--num_machines 2 ... --num_
 a torchelastic agent's `global_ranks=[8, ..., 15]`), used only where every such line agrees;
 failing those, from the paste's prose (`2 nodes x 8 H100`, `8 GPUs per node`), one process per
 GPU, where it gives one value. A launcher started on one node only (`torchrun --standalone`,
-`--nnodes 1`) runs every rank on the one host the lines name.
+`--nnodes 1`) runs every rank on the one host the lines name. A Kubeflow PyTorchJob's pods
+are node ranks by name: `<job>-master-0` is 0, `<job>-worker-N` is N + 1.
 Global rank 0 runs on node rank 0 under every launcher, whatever the processes per node.
 """
 
@@ -122,7 +123,19 @@ class NodeLayout:
         return dict.fromkeys(range(min(max(self.per_node(), top + 1), _MAX_RANKS)), host)
 
     def bases(self) -> dict[str, int]:
-        """host -> its first global rank, with the processes per node known."""
+        """host -> its first global rank, with the processes per node known (node rank 0's
+        without: 0)."""
         per_node = self.per_node()
-        return {host: index * per_node for host, index in self.indexed().items()} if per_node \
-            else {}
+        return {host: index * per_node for host, index in self.indexed().items()
+                if per_node or index == 0}
+
+    def kubeflow(self, hosts: set[str]) -> None:
+        """A Kubeflow PyTorchJob's pods (`<job>-master-0`, `<job>-worker-N`) among `hosts`:
+        the operator gives the master node rank 0 and worker N node rank N + 1."""
+        masters = {host[:-len("-master-0")] for host in hosts if host.endswith("-master-0")}
+        for host in hosts:
+            job, _, index = host.rpartition("-worker-")
+            if host.endswith("-master-0") and host[:-len("-master-0")] in masters:
+                self.index(host, 0)
+            elif job in masters and index.isdigit() and len(index) <= 4:
+                self.index(host, int(index) + 1)

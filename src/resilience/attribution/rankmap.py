@@ -282,6 +282,7 @@ class RankMap:
                 if host:
                     self.layout.index(host, task, launcher=True)
         self._slurm_order()
+        self.layout.kubeflow(self.hosts)
         for rank, host in self.layout.placed().items():
             rank_hosts.setdefault(rank, host)
         if self.aliases:

@@ -515,3 +515,20 @@ def test_srun_task_n_is_node_rank_n_when_the_launcher_takes_slurms_node_id() -> 
     # every launcher ended at once: srun's order names no host
     burst = ["srun: error: gpu-a: task 0: Exited with exit code 1", srun]
     assert _verdict(_srun_torchrun("$SLURM_NODEID", burst)) == ("storage", [], [])
+
+
+def test_a_kubeflow_pytorchjobs_pods_are_node_ranks_by_name() -> None:
+    failed = ("[2024-06-02 09:14:07,512] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+              "failed (exitcode: 1) local_rank: {} (pid: 4412) of binary: /usr/bin/python")
+    timeout = ("[E ProcessGroupNCCL.cpp:475] [Rank {}] Watchdog caught collective operation "
+               "timeout: WorkNCCL(SeqNum=1, OpType=BARRIER, Timeout(ms)=1800000)")
+    master = ["$ kubectl logs qwen-sft-master-0", "ValueError: example 172 has no assistant turn",
+              failed.format(0), "$ kubectl logs qwen-sft-worker-0", timeout.format(5)]
+    # the master is node rank 0: its local rank 0 is global rank 0, processes per node unknown
+    assert _verdict(master) == ("user_code", [0], ["qwen-sft-master-0"])
+    # worker N is node rank N + 1, where the job's master is in the log too
+    worker = ["$ kubectl logs qwen-sft-worker-1", "torchrun --nnodes 3 --nproc_per_node 4 x.py",
+              "ValueError: example 172 has no assistant turn", failed.format(2)]
+    assert _verdict([*worker, "$ kubectl logs qwen-sft-master-0", timeout.format(0)]) == (
+        "user_code", [10], ["qwen-sft-worker-1"])
+    assert _verdict(worker)[1] != [10]  # no master: the worker numbering is not known
