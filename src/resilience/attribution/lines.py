@@ -59,9 +59,9 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "
     r"(?P<shost>[\w.-]{1,80}) (?:kernel: )?",
     r"^(?P<nhost>[\w.-]{1,80}):(?P<npid>\d{1,9}):\d{1,9} \[\d{1,4}\] ",
-    # pdsh `host: `, before a prefix (NCCL's too), a number or a Python error line (not
-    # `python3: can't ...`)
-    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|Traceback|[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
+    # pdsh `host: `, before a prefix (NCCL's too), a number, a shell's trace of a command
+    # (`+ torchrun ...`) or a Python error line (not `python3: can't ...`)
+    r"^(?P<phost>[a-z][\w.-]{0,60}\d): (?=\[|\d|\+ |Traceback|[\w.-]{1,80}:\d{1,9}:\d{1,9} \["
     r"|(?:[a-z_][\w]{0,40}\.){0,6}[A-Z]\w{0,60}(?:Error|Exception)\b)",
     # a collector's `[host] ` (pssh-style pastes): lowercase, ends in a digit, no colon
     r"^\[(?P<bhost>[a-z][a-z0-9]{0,30}[-.][\w.-]{0,60}\d)\] ",  # a host shape: `cn-gpu-19`

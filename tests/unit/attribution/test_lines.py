@@ -18,6 +18,8 @@ from resilience.attribution.lines import find_timestamp, parse_line
     ("slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***", None, "gpu-3",
      "slurmstepd: error: *** JOB 9 ON gpu-3 CANCELLED AT 2024-01-01T00:00:00 ***"),
     ("ValueError: 3: not a prefix", None, None, "ValueError: 3: not a prefix"),
+    # pdsh's host before a shell's trace of the command it ran (`bash -x`)
+    ("hpc-c08: + torchrun --node_rank 1 x.py", None, "hpc-c08", "+ torchrun --node_rank 1 x.py"),
     # a log collector's export: RFC 3339 UTC time, the pod, two spaces
     ("2024-09-18T03:14:02.377Z llama-workers-2-0-c6v9s  [rank21]: RuntimeError: x", 21,
      "llama-workers-2-0-c6v9s", "RuntimeError: x"),
