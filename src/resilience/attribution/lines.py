@@ -49,11 +49,12 @@ _PREFIXES = tuple(re.compile(rx) for rx in (
     r"[\w.]{1,80}:\d{1,9}\t(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\t",
     # Vertex AI's `gcloud ai custom-jobs stream-logs`: `ERROR<TAB>2024-05-14 01:31:02 +0000<TAB>
     # workerpool1-1<TAB>`, the replica (a name with a digit; `service` is Vertex's own); Logs
-    # Explorer's copy: `E 2024-08-02T12:07:32.014Z workerpool0-0 `
+    # Explorer's copy: `E 2024-08-02T12:07:32.014Z workerpool0-0 ` (or `ERROR   <time>  <replica> `)
     r"^(?:DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|DEFAULT)\t" + _ISO
     + r"(?: ?[+-]\d\d:?\d\d|Z)?\t(?P<vhost>[a-z][\w.-]{0,120}\d[\w.-]{0,40})\t",
-    r"^[DIWEC] " + _ISO.replace("[T _]", "T")
-    + r"(?:Z|[+-]\d\d:?\d\d) (?P<xhost>[a-z][\w.-]{0,120}\d[\w.-]{0,40}) ",
+    r"^(?:[DIWEC]|DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|DEFAULT) {1,8}"
+    + _ISO.replace("[T _]", "T")
+    + r"(?:Z|[+-]\d\d:?\d\d) {1,4}(?P<xhost>[a-z][\w.-]{0,120}\d[\w.-]{0,40}) ",
     r"^" + _ISO + r"(?:Z|[+-]\d\d:?\d\d)?(?: ?\| ?| {1,3})",
     r"^\[ {0,8}\d{1,9}\.\d{1,9}\] ?",
     r"^(?P<smon>[A-Z][a-z]{2}) {1,2}(?P<sday>\d{1,2}) (?P<stime>\d\d:\d\d:\d\d) "

@@ -38,6 +38,8 @@ from resilience.attribution.lines import find_timestamp, parse_line
     # Logs Explorer's copy: severity letter, time, replica
     ("E 2024-08-02T12:07:32.014Z workerpool0-0 train.py: error: unrecognized arguments: --x",
      None, "workerpool0-0", "train.py: error: unrecognized arguments: --x"),
+    ("ERROR   2024-08-21T08:36:53.486Z  workerpool1-2 RuntimeError: x", None, "workerpool1-2",
+     "RuntimeError: x"),  # ... with the severity's word
     # `kubectl get events`: the pod the event is about
     ("16m  Warning   NodeShutdown  pod/llama-ft-workers-0-2-8xkqz   Pod was terminated", None,
      "llama-ft-workers-0-2-8xkqz",
