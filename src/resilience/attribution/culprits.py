@@ -119,11 +119,11 @@ def every_rank_exited(root: Candidate, same: list[Candidate], pool: list[tuple[i
     """How many ranks a launcher saw exit with an error of their own (exit code > 0, not a
     signal) when that is every rank it recorded but a few it killed after (at least 3 in 4,
     and 2 or more), the root's exception is pasted once without a rank or by each of them
-    (3 or more),
-    and nothing in the log says another failure made them exit (no consequence line, no line
-    of a rank with another error): each raised it, so none is to blame (a torchelastic
-    `Failures:` list of 8 ranks with `exitcode : 1` under one `KeyError`, composer's dump of
-    each one's stderr); 0 otherwise."""
+    (3 or more, half the world or more: a launcher that prints only the ranks that crashed
+    says nothing of the others), and nothing in the log says another failure made them exit
+    (no consequence line, no line of a rank with another error): each raised it, so none is
+    to blame (a torchelastic `Failures:` list of 8 ranks with `exitcode : 1` under one
+    `KeyError`, composer's dump of each one's stderr); 0 otherwise."""
     if root.role is not Role.INITIATING or root.category not in _JOB_FAULTS:
         return 0
     if any(c.role is Role.CASCADE or (c.rank is not None and c.pattern != root.pattern)
@@ -132,9 +132,14 @@ def every_rank_exited(root: Candidate, same: list[Candidate], pool: list[tuple[i
     codes = {e.rank: e.exitcode for e in records if e.rank is not None}
     errored = {rank for rank, code in codes.items() if code is not None and code > 0}
     if (raised := {c.rank for c in same if c.rank is not None}) and (
-            raised != errored or len(raised) < 3):
-        return 0  # (two ranks that each ran out of memory are two culprits)
+            raised != errored or len(raised) < 3 or 2 * len(raised) < _world(pool, codes)):
+        return 0  # (a few ranks that each ran out of memory are each a culprit)
     return len(errored) if len(errored) >= 2 and 4 * len(errored) >= 3 * len(codes) else 0
+
+
+def _world(pool: list[tuple[int, Candidate]], codes: dict[int, int | None]) -> int:
+    """The world the log shows: its highest rank + 1."""
+    return 1 + max((*codes, *(c.rank for _, c in pool if c.rank is not None)), default=0)
 
 
 # torch's ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) on every rank: "Rank <me> is

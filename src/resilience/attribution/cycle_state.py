@@ -36,9 +36,10 @@ _MAX_TEXT = 4096
 _MAX_ROOT_CAUSES = 4  # torchelastic `Root Cause` entries kept per cycle
 _MAX_EXITS = 32  # other launcher failure records kept per source and cycle
 _MAX_RECORD_TEXT = 1024
-# lines from a torchelastic agent's `failed (exitcode` line to srun's line for its task (its
-# ChildFailedError traceback and summary between)
-_AGENT_TO_SRUN = 60
+# lines from a torchelastic agent's `failed (exitcode` line to srun's line for its task, when
+# a paste keeps the two together: further apart (a traceback between), another launcher may
+# have ended first
+_AGENT_TO_SRUN = 3
 
 
 @dataclass
@@ -301,13 +302,15 @@ class CycleState:
 
 def _agents_hosts(records: list[ElasticRoot]) -> list[ElasticRoot]:
     """`records` (in line order), a torchelastic agent's `failed (exitcode` record without a
-    host given the host of srun's record right after it (its ChildFailedError between): srun
-    saw the launcher it started on that host exit. Not where srun's records come in a burst
-    (`task 0`, `task 1`, ... as every launcher ended): their order says nothing."""
+    host given the host of srun's first record, pasted right below it (a ChildFailedError
+    summary names the host itself): the first launcher srun saw end is the one whose worker
+    failed first. Not where srun's records come in a burst (`task 0`, `task 1`, ... as every
+    launcher ended): their order says nothing."""
     out = list(records)
+    sruns = [e for e in records if e.source == "srun"]
     for i, (agent, srun) in enumerate(pairwise(records)):
         if agent.source == "failure" and agent.host is None and srun.source == "srun" \
-                and srun.line - agent.line <= _AGENT_TO_SRUN and not any(
-                    e.source == "srun" and 0 < abs(e.line - srun.line) <= 2 for e in records):
+                and srun is sruns[0] and srun.line - agent.line <= _AGENT_TO_SRUN and not any(
+                    0 < abs(e.line - srun.line) <= 2 for e in sruns):
             out[i] = agent.model_copy(update={"host": srun.host})
     return out

@@ -244,7 +244,7 @@ _NODE_WORDS = tuple((_first_byte(rx), re.compile(rx)) for rx in (
     # `--num_processes 16`): no keyword of their own
     rb"nproc[_-]per[_-]node", rb"NPROC_PER_NODE", rb"num[_-](?:processes|gpus)\b",
     rb"--map-by ", rb"npernode",  # mpirun's mapping (`rankmap`)
-    rb"\[(?<=[\w-]\[)\d{1,8}[-,]\d{1,8}[\],](?!<)",  # a SLURM host list: `gn-a100-[21-24]`
+    rb"\[(?<=[\w-]\[)\d{1,8}[-,]\d",  # a SLURM host list: `gn-a100-[21-24]`, `gn-[1,3-4]`
     rb"ntasks-per-node",
     rb"```", rb"~~~",
     # a rank's own log file's header and a worker's line naming its rank and host

@@ -42,7 +42,7 @@ _RANK_FILE = re.compile(
 
 # composer's launcher prints each failed worker's output between
 # `----------Begin global rank 13 STDERR----------` and `----------End global rank 13 STDERR---..`
-_COMPOSER = re.compile(r"-{3,} ?(Begin|End) global rank (\d{1,6}) (?:STDOUT|STDERR) ?-{3,}")
+_COMPOSER = re.compile(r"-{3,} ?(Begin|End) global rank (\d{1,6}) (?:STDOUT|STDERR) ?-{3,}$")
 
 
 def file_header(text: str) -> bool:
@@ -52,7 +52,7 @@ def file_header(text: str) -> bool:
     if len(text) > _MAX_TITLE or not ("==" in text or "--" in text):
         return False
     stripped = text.strip()
-    if (m := _COMPOSER.fullmatch(stripped)) is not None:
+    if (m := _COMPOSER.search(stripped)) is not None:  # (behind a prefix: `1: `, a time)
         return m.group(1) == "End"
     return _HEADER.fullmatch(stripped) is not None and not stripped.endswith(":") \
         and any(c.isalpha() for c in text)  # (not a rule of dashes)
@@ -64,7 +64,7 @@ def rank_title(text: str) -> tuple[int, bool] | None:
     if len(text) > _MAX_TITLE or not ("_log" in text or "rank" in text):
         return None  # (asked of every error line of a paste: the words first)
     stripped = text.strip()
-    if (m := _COMPOSER.fullmatch(stripped)) is not None:
+    if (m := _COMPOSER.search(stripped)) is not None:
         return (int(m.group(2)), False) if m.group(1) == "Begin" else None
     prose = _HEADER.fullmatch(stripped) is None
     if prose and _PROSE.fullmatch(stripped) is None and _NOTED.fullmatch(stripped) is None:

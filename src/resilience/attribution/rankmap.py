@@ -24,9 +24,8 @@ srun names for task 1.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .hostlist import host_lists
 from .lines import LineInfo
 from .nccl import NcclWorld
 from .nodelayout import NodeLayout
@@ -35,6 +34,7 @@ from .pairs import pair, pair_rank
 from .rankfile import rank_identity
 from .records import rank_mapping
 from .slots import Slots
+from .slurm import SlurmJob
 
 __all__ = ["RankMap", "pair", "pair_rank"]
 
@@ -45,17 +45,9 @@ _NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\bnode_rank=|\bmachi
 _NPROC = re.compile(r"(?:--nproc[_-]per[_-]node[= ]|\bnum_local_procs=|\bnum_gpus="
                     r"|--num[_-]gpus[= ]|\b(?:PET_)?NPROC_PER_NODE(?:=|: {1,24})|\bnproc_per_node=)"
                     r"(\d{1,4})\b")
-# a pod's environment in `kubectl describe pod` (`PET_NODE_RANK:       2`): its node rank
-# a launcher per node whose node rank is SLURM's node index (`--node_rank $SLURM_NODEID`,
-# `--machine_rank=${SLURM_NODEID}`; `$SLURM_PROCID` under one task per node): srun's task N is
-# node rank N
-_SLURM_NODE_RANK = re.compile(r"(?:--(?:node|machine)[_-]rank[= ]|\b(?:PET_)?NODE_RANK=)"
-                              r"\$\{?SLURM_(?:NODEID|PROCID)\b")
-_NODE_LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch",
-                   "torch.distributed.elastic", "accelerate launch", "deepspeed ")
 # Ray Train's worker: `Setting up process group for: env:// [rank=6, world_size=8]`
 _RAY_PG = re.compile(r"Setting up process group for: \S{1,200} \[rank=(\d{1,6}), world_size=")
-_TASKS_PER_NODE = re.compile(r"--ntasks-per-node[= ](\d{1,4})\b")
+# a pod's environment in `kubectl describe pod` (`PET_NODE_RANK:       2`): its node rank
 _ENV_NODE_RANK = re.compile(r"\s{0,12}(?:PET_)?NODE_RANK: {1,24}(\d{1,4})\s{0,4}")
 _PER_NODE_WORDS = ("nproc", "NPROC", "num_local_procs", "num_gpus", "num-gpus")
 _AGENT_OF_MANY = re.compile(r"local_rank: [1-9]|closing signal SIG")
@@ -119,18 +111,13 @@ class RankMap:
     # `1: [default3]:` or `0: [rank2]:`: a line of one rank under another task id, so srun
     # started a launcher per node and its tasks are nodes
     tasks_are_nodes: bool = False
-    task_is_node_rank: bool = False  # ... and task N is node rank N (`_SLURM_NODE_RANK`)
-    # SLURM's host lists the paste prints (`gn-a100-[21-24]`), distinct, expanded (at most 4)
-    host_lists: list[tuple[str, ...]] = field(default_factory=list)
-    tasks_per_node: set[int] = field(default_factory=set)  # `--ntasks-per-node=4`
-    # a launcher of a node's workers was named (torchrun, its agent's lines, accelerate)
-    node_launcher: bool = False
+    slurm: SlurmJob = field(default_factory=SlurmJob)  # SLURM's node numbering (`slurm.py`)
     # hosts' node ranks in a paste's own words and the processes per node
     layout: NodeLayout = field(default_factory=NodeLayout)
 
     @property
     def tasks_are_ranks(self) -> bool:
-        if self.tasks_are_nodes:
+        if self.tasks_are_nodes or self.slurm.launchers_by_node_id():
             return False
         return self.max_rank <= self.max_task or self.max_task < 0
 
@@ -277,35 +264,34 @@ class RankMap:
                 node = self.task_hosts.get(task)  # a rank seen under two tasks has task -1
                 if node:
                     pair(rank_hosts, rank, node)
-        if self.task_is_node_rank:
-            for task, host in self.task_hosts.items():
-                if host:
-                    self.layout.index(host, task, launcher=True)
-        self._slurm_order()
-        self.layout.kubeflow(self.hosts)
-        for rank, host in self.layout.placed().items():
+        for rank, host in self._layout().placed().items():
             rank_hosts.setdefault(rank, host)
         if self.aliases:
             rank_hosts = {rank: self.name(host) or "" for rank, host in rank_hosts.items()}
         return rank_hosts, pid_ranks
 
-    def _slurm_order(self) -> None:
-        """Each host of the job's one SLURM host list (naming a host the lines name) has its
-        index there as its node rank, where srun gave ranks by node index: one task per rank
-        (block distribution, `--ntasks-per-node` of them per node) or a launcher per node
-        given `$SLURM_NODEID`. Not torchrun's rendezvous, which numbers nodes as they come."""
-        if len(self.host_lists) != 1 or not set(hosts := self.host_lists[0]) & (
-                self.hosts | set(self.task_hosts.values())):
-            return
-        by_task = self.max_task >= 0 and self.tasks_are_ranks and not (
-            self.locals_seen or self.agent_globals or self.node_launcher) \
-            and len(self.tasks_per_node) == 1
-        if not (self.task_is_node_rank or by_task):
-            return
-        if by_task:
-            self.layout.per_node_is(next(iter(self.tasks_per_node)))
-        for index, host in enumerate(hosts):
-            self.layout.index(host, index)
+    def _layout(self) -> NodeLayout:
+        """The paste's node layout with the node ranks SLURM's numbering (`slurm.py`) and a
+        Kubeflow PyTorchJob's pod names give (a copy: a digest taken mid-stream changes
+        nothing)."""
+        layout = replace(self.layout, node_index=dict(self.layout.node_index),
+                         counts=set(self.layout.counts), said=set(self.layout.said),
+                         launched=dict(self.layout.launched))
+        if per_node := self._srun_ranks_per_node():
+            layout.per_node_is(per_node)
+        by_node = self.slurm.launchers_by_node_id()
+        for host, index in self.slurm.node_indices(self.task_hosts, per_node > 0).items():
+            layout.index(host, index, launcher=by_node)
+        layout.kubeflow(self.hosts)
+        return layout
+
+    def _srun_ranks_per_node(self) -> int:
+        """The ranks per node where srun started one task per rank in blocks (its task ids
+        are ranks by the log, and no torchelastic worker's lines), else 0."""
+        if self.max_task < 0 or not self.tasks_are_ranks or self.locals_seen \
+                or self.agent_globals:
+            return 0
+        return self.slurm.tasks_per_rank_node()
 
     def launcher_words(self, content: str) -> None:
         """Processes per node (`--nproc_per_node 8`), hosts' node ranks (SLURM's, by srun's
@@ -314,16 +300,7 @@ class RankMap:
         if any(word in content for word in _PER_NODE_WORDS) and (np := _NPROC.search(content)):
             self.layout.per_node_is(int(np.group(1)))
         self.layout.read(content)
-        if "SLURM_" in content and _SLURM_NODE_RANK.search(content):
-            self.tasks_are_nodes = self.task_is_node_rank = True
-        if "[" in content and len(self.host_lists) < 4:
-            for hosts in map(tuple, host_lists(content)):
-                if hosts not in self.host_lists:
-                    self.host_lists.append(hosts)
-        self.node_launcher = self.node_launcher or any(w in content for w in _NODE_LAUNCHERS)
-        if "ntasks-per-node" in content and (m := _TASKS_PER_NODE.search(content)) \
-                and len(self.tasks_per_node) < 4:
-            self.tasks_per_node.add(int(m.group(1)))
+        self.slurm.read(content)
         self.slots.mapping(content)
         if ("host" in content or "HOST" in content) and (named := rank_identity(content)):
             self.identity(*named)
@@ -354,7 +331,7 @@ class RankMap:
     def node_bases(self) -> dict[str, int]:
         """Each node's first global rank: the launchers' lines' (`bases`), and for a host the
         paste gives a node rank, node rank x processes per node."""
-        return {**self.layout.bases(), **self.bases}
+        return {**self._layout().bases(), **self.bases}
 
     def name(self, host: str | None) -> str | None:
         """`host` by its name where it is an IP that a line paired with one name."""

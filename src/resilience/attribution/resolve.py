@@ -176,7 +176,7 @@ def _many_nodes(digests: Sequence[NodeDigest]) -> bool:
     if len(agents) > 1 or any(ranks[:1] != (0,) for ranks in agents):
         return True  # two nodes' agents, or the agent of a node other than the first
     if any(c.task and not c.task_rank and c.rank is None for d in digests for c in d.candidates):
-        return True  # a line under srun's task 1 or above, where tasks are nodes
+        return True  # a line under srun's task 1 or above that is no rank (a node's task)
     return len(hosts) > 1 or any(
         e.local_rank is not None and e.rank is not None and e.rank != e.local_rank
         for e in entries)

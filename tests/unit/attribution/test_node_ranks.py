@@ -152,26 +152,59 @@ def test_a_lost_node_is_every_rank_srun_placed_there() -> None:
     assert _verdict(lines) == ("scheduler", [8, 9, 10, 11], ["nid002317"])
 
 
+_FAILED_NODE = ["srun: error: Node failure on gn-a100-24",
+                "7712094        mae-vith  NODE_FAIL      1:0   05:24:16      gn-a100-[21-24]"]
+
+
 def test_a_lost_nodes_ranks_by_its_index_in_slurms_host_list() -> None:
-    lines = [
-        "$ sbatch -N 4 --ntasks-per-node=4 train.sh",
-        "srun: error: Node failure on gn-a100-24",
-        "srun: error: gn-a100-21: tasks 0-3: Killed",
-        "7712094        mae-vith  NODE_FAIL      1:0   05:24:16      gn-a100-[21-24]",
-    ]
+    by_task = ["#SBATCH --ntasks-per-node=4", "srun: error: gn-a100-21: tasks 0-3: Killed"]
     # srun's tasks are ranks, 4 per node in the host list's order: the 4th node's are 12-15
-    assert _verdict(lines) == ("scheduler", [12, 13, 14, 15], ["gn-a100-24"])
+    assert _verdict([*by_task, *_FAILED_NODE]) == ("scheduler", [12, 13, 14, 15],
+                                                   ["gn-a100-24"])
+    listed = _FAILED_NODE[1].replace("[21-24]", "[21,22-24]")
+    assert _verdict([*by_task, _FAILED_NODE[0], listed])[1] == [12, 13, 14, 15]
     # two host lists (a requeued job's): which is which is unknown
     requeued = "7712094.0      RUNNING      0:0   00:01:58      gn-a100-[21-23,31]"
-    assert _verdict([*lines, requeued])[1] == []
+    assert _verdict([*by_task, *_FAILED_NODE, requeued])[1] == []
+    # a list srun's own task -> host pairs contradict: `sinfo`'s drained nodes, a cyclic
+    # distribution
+    sinfo = ["#SBATCH --ntasks-per-node=4", "srun: error: gn-a100-22: tasks 4-7: Killed",
+             _FAILED_NODE[0], "$ sinfo -R", "Not responding  slurm  2024-05-01T10:48:09 "
+             "gn-a100-[24,31]"]
+    assert _verdict(sinfo)[1] == []
+    cyclic = ["#SBATCH --ntasks-per-node=4 --distribution=cyclic",
+              "srun: error: gn-a100-21: tasks 0,4,8,12: Killed", *_FAILED_NODE]
+    assert _verdict(cyclic)[1] == []
+    assert _verdict([cyclic[0], "srun: error: gn-a100-21: task 0: Killed", *_FAILED_NODE])[1] \
+        == []  # (one pair that happens to agree)
     # torchrun under srun numbers nodes as they join its rendezvous, not in the list's order
-    torchrun = "srun torchrun --nnodes 4 --nproc_per_node 4 --rdzv_backend c10d train.py"
-    agent = ("[2024-03-01 05:23:58,120] torch.distributed.elastic.multiprocessing.api: [ERROR] "
-             "failed (exitcode: -9) local_rank: 1 (pid: 4412) of binary: /usr/bin/python")
-    assert _verdict([torchrun, *lines, agent])[1] == []
+    torchrun = ["#SBATCH --ntasks-per-node=1",
+                "srun torchrun --nnodes 4 --nproc_per_node 4 --rdzv_backend c10d train.py",
+                "srun: error: gn-a100-21: task 0: Killed", *_FAILED_NODE]
+    assert _verdict(torchrun)[1] == []
     # ... unless each node's is SLURM's index
-    slurm_id = torchrun.replace("--rdzv_backend c10d", "--node_rank $SLURM_NODEID")
-    assert _verdict([slurm_id, *lines, agent])[1] == [12, 13, 14, 15]
+    node_id = [line.replace("--rdzv_backend c10d", "--node_rank $SLURM_NODEID")
+               for line in torchrun]
+    assert _verdict(node_id)[1] == [12, 13, 14, 15]
+
+
+def test_slurms_node_id_as_the_node_rank_of_workers_srun_started_leaves_tasks_ranks() -> None:
+    lines = ["#SBATCH --ntasks-per-node=8", "export NODE_RANK=$SLURM_NODEID",
+             "srun -l python train.py",
+             "13: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+             "srun: error: gpu-b: task 13: Exited with exit code 1"]
+    assert _verdict(lines) == ("cuda_oom", [13], ["gpu-b"])
+    # no node launcher named: srun's tasks are the workers whatever `--node_rank` says
+    python = ["srun -l -n 16 python train.py --node_rank $SLURM_NODEID", *lines[3:]]
+    assert _verdict(python) == ("cuda_oom", [13], ["gpu-b"])
+    # a node launcher named too, but each worker given SLURM's local id: srun started them
+    local_id = ["(before: torchrun --nproc_per_node 8 on one node)",
+                "srun -l -n 16 python train.py --node_rank $SLURM_NODEID --local_rank "
+                "$SLURM_LOCALID", *lines[3:]]
+    assert _verdict(local_id) == ("cuda_oom", [13], ["gpu-b"])
+    # ... or 8 tasks per node
+    assert _verdict(["(before: torchrun --nproc_per_node 8 on one node)", *lines]) == (
+        "cuda_oom", [13], ["gpu-b"])
 
 
 @pytest.mark.parametrize(("text", "hosts"), [
@@ -182,6 +215,8 @@ def test_a_lost_nodes_ranks_by_its_index_in_slurms_host_list() -> None:
     ("gpu[3-1]", None),  # backwards
     ("gpu[1-5000]", None),  # too many
     ("gpu[7]", None),  # one host: no list
+    ("gpu-a07,gpu-b[01-02]", ["gpu-a07", "gpu-b01", "gpu-b02"]),  # a plain host keeps its place
+    ("gn-[01-02],gn-[05-06]", ["gn-01", "gn-02", "gn-05", "gn-06"]),
 ])
 def test_slurms_host_lists_expand_in_order(text: str, hosts: list[str] | None) -> None:
     assert expand(text) == hosts
@@ -189,6 +224,26 @@ def test_slurms_host_lists_expand_in_order(text: str, hosts: list[str] | None) -
 
 def test_a_bracket_that_is_no_host_list_is_none() -> None:
     assert host_lists("[2024-05-20 16:41:09] [1,13]<stderr>: block: [211,0,0] x[1]") == []
+
+
+def test_a_host_list_seen_before_is_not_expanded_again() -> None:
+    seen: set[str] = set()
+    line = "NodeList=gn-[001-999] (and again: gn-[001-999])."
+    assert [len(hosts) for hosts in host_lists(line, seen)] == [999]
+    assert host_lists(line, seen) == [] and seen == {"gn-[001-999]"}
+    assert host_lists("gn-a100-[21,23-24]")[0] == ("gn-a100-21", "gn-a100-23", "gn-a100-24")
+
+
+def test_a_digest_taken_mid_stream_changes_no_later_verdict() -> None:
+    lines = ["#SBATCH --ntasks-per-node=4", "srun: error: gn-a100-21: tasks 0-3: Killed",
+             *_FAILED_NODE]
+    requeued = "7712094.0      RUNNING      0:0   00:01:58      gn-a100-[21-23,31]"
+    a = Analyzer()
+    for line in lines:
+        a.feed(line)
+    assert a.digests()[-1].rank_hosts.get(12) == "gn-a100-24"
+    a.feed(requeued)
+    assert 12 not in a.digests()[-1].rank_hosts  # two lists now: neither is taken
 
 
 def test_a_lost_nodes_ranks_with_gaps_are_a_partial_view_not_its_ranks() -> None:
@@ -515,6 +570,24 @@ def test_srun_task_n_is_node_rank_n_when_the_launcher_takes_slurms_node_id() -> 
     # every launcher ended at once: srun's order names no host
     burst = ["srun: error: gpu-a: task 0: Exited with exit code 1", srun]
     assert _verdict(_srun_torchrun("$SLURM_NODEID", burst)) == ("storage", [], [])
+    # a traceback between: another launcher may have ended first
+    traceback = ["Traceback (most recent call last):", '  File "run.py", line 8, in <module>',
+                 "    sys.exit(main())"]
+    assert _verdict(_srun_torchrun("$SLURM_NODEID", [*traceback, srun]))[1] != [6]
+
+
+def test_a_torchelastic_entry_of_another_pid_lends_no_global_rank() -> None:
+    entry = ["Root Cause (first observed failure):", "[0]:", "  time      : 2024-02-20_15:41:21",
+             "  host      : gpu-a", "  rank      : 2 (local_rank: 2)",
+             "  exitcode  : -6 (pid: 51230)", "=" * 40]
+    ecc = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    agent = ("[2024-02-20 15:41:20,160] torch.distributed.elastic.multiprocessing.api: [ERROR] "
+             "failed (exitcode: 1) local_rank: 2 (pid: {}) of binary: /usr/bin/python")
+    other_node = ("gpu-b:40117:40190 [3] transport/net_ib.cc:1696 NCCL WARN NET/IB : Got "
+                  "completion from peer 10.0.0.1<33817> with error 12")
+    # gpu-a's local rank 2 is another process: the failed worker's global rank is unknown
+    assert _verdict([*entry, other_node, ecc, agent.format(40114)])[1] == []
+    assert _verdict([*entry, other_node, ecc, agent.format(51230)])[1] == [2]  # that process
 
 
 def test_a_kubeflow_pytorchjobs_pods_are_node_ranks_by_name() -> None:

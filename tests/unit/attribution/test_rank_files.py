@@ -184,6 +184,8 @@ def test_composers_dump_of_a_failed_workers_stderr_is_that_ranks() -> None:
             "----------End global rank 13 STDERR----------"]
     assert _verdict(dump) == ("numerical", [13], [])
     assert rank_title("----------End global rank 13 STDERR----------") is None
+    assert rank_title("2024-05-20T16:41:10.604Z ----------Begin global rank 13 STDERR---------"
+                      "-") == (13, False)  # behind a prefix
     assert file_header("----------End global rank 13 STDERR----------")
     after = ["----------Begin global rank 13 STDOUT----------", "step 13186 loss 2.4",
              "----------End global rank 13 STDOUT----------", nan]
