@@ -30,6 +30,7 @@ _NODE_LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launc
                    "torch.distributed.elastic", "accelerate launch", "deepspeed ")
 _TASKS_PER_NODE = re.compile(r"--ntasks-per-node[= ](\d{1,4})\b")
 _CYCLIC = re.compile(r"(?:--distribution[= ]|(?<![\w-])-m ?)(?:cyclic|plane|arbitrary)")
+_RANGE = re.compile(r"\[(?<=[\w-]\[)\d{1,8}[-,]\d")  # a host list's first range (cheap)
 _MAX_LISTS = 2  # two different lists: which is the job's is unknown
 
 
@@ -52,9 +53,10 @@ class SlurmJob:
         if "ntasks-per-node" in content and (m := _TASKS_PER_NODE.search(content)) \
                 and len(self.tasks_per_node) < 4:
             self.tasks_per_node.add(int(m.group(1)))
-        if ("distribution" in content or "-m" in content) and _CYCLIC.search(content):
+        if ("cyclic" in content or "plane" in content or "arbitrary" in content) \
+                and _CYCLIC.search(content):
             self.cyclic = True
-        if "[" in content and len(self.lists) < _MAX_LISTS:
+        if "[" in content and len(self.lists) < _MAX_LISTS and _RANGE.search(content):
             for hosts in host_lists(content, self.seen):
                 if hosts not in self.lists and len(self.lists) < _MAX_LISTS:
                     self.lists.append(hosts)
