@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["expand", "host_lists"]
+__all__ = ["FIRST_RANGE", "expand", "host_lists"]
 
+# a list's first bracketed range (`gn-[21-`, `gn-[21,`): a cheap test before the full search
+FIRST_RANGE = r"\[(?<=[\w-]\[)\d{1,8}[-,]\d"
+_FIRST_RANGE = re.compile(FIRST_RANGE)
 _MAX_HOSTS = 1024
 _MAX_SEEN = 8  # lists as printed, remembered so that each is expanded once
 # one host or bracketed name (`gn-a100-[21-24]`, `nid00[412-415]`, `gpu-r3n[07,09].x`)
@@ -58,7 +61,7 @@ def _items(text: str) -> Iterator[str]:
 def host_lists(text: str, seen: set[str] | None = None) -> list[tuple[str, ...]]:
     """Every host list on a line, expanded (see `expand`); one already in `seen` (as printed)
     is skipped, and a new one is added to it (up to 8)."""
-    if "[" not in text:
+    if "[" not in text or not _FIRST_RANGE.search(text):
         return []
     found = []
     for m in _LIST.finditer(text):

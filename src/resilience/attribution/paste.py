@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
+from .hostlist import FIRST_RANGE
+
 __all__ = ["a_host", "fenced", "host_title", "kubectl_pod", "node_lines", "node_ranks",
            "prompt_host", "section_title", "ssh_host"]
 
@@ -244,7 +246,7 @@ _NODE_WORDS = tuple((_first_byte(rx), re.compile(rx)) for rx in (
     # `--num_processes 16`): no keyword of their own
     rb"nproc[_-]per[_-]node", rb"NPROC_PER_NODE", rb"num[_-](?:processes|gpus)\b",
     rb"--map-by ", rb"npernode",  # mpirun's mapping (`rankmap`)
-    rb"\[(?<=[\w-]\[)\d{1,8}[-,]\d",  # a SLURM host list: `gn-a100-[21-24]`, `gn-[1,3-4]`
+    FIRST_RANGE.encode(),  # a SLURM host list: `gn-a100-[21-24]`, `gn-[1,3-4]`
     rb"ntasks-per-node",
     rb"```", rb"~~~",
     # a rank's own log file's header and a worker's line naming its rank and host

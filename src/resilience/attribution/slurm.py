@@ -30,7 +30,6 @@ _NODE_LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launc
                    "torch.distributed.elastic", "accelerate launch", "deepspeed ")
 _TASKS_PER_NODE = re.compile(r"--ntasks-per-node[= ](\d{1,4})\b")
 _CYCLIC = re.compile(r"(?:--distribution[= ]|(?<![\w-])-m ?)(?:cyclic|plane|arbitrary)")
-_RANGE = re.compile(r"\[(?<=[\w-]\[)\d{1,8}[-,]\d")  # a host list's first range (cheap)
 _MAX_LISTS = 2  # two different lists: which is the job's is unknown
 
 
@@ -56,7 +55,7 @@ class SlurmJob:
         if ("cyclic" in content or "plane" in content or "arbitrary" in content) \
                 and _CYCLIC.search(content):
             self.cyclic = True
-        if "[" in content and len(self.lists) < _MAX_LISTS and _RANGE.search(content):
+        if "[" in content and len(self.lists) < _MAX_LISTS:
             for hosts in host_lists(content, self.seen):
                 if hosts not in self.lists and len(self.lists) < _MAX_LISTS:
                     self.lists.append(hosts)
